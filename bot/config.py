@@ -1,0 +1,252 @@
+"""Typed, frozen configuration loaded from TOML, with secrets from the environment.
+
+Every value can be overridden by an environment variable named ``CAREBOT_<SECTION>_<KEY>``
+(for example ``CAREBOT_TELEGRAM_TOKEN``), so secrets never have to live in the file.
+A wrong, unknown or missing key raises :class:`ConfigError` with one line naming the key
+and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.hours import WeeklyHours, parse_weekly_hours
+
+SUPPORTED_LANGUAGES = ("en", "zh")
+ENV_PREFIX = "CAREBOT_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line naming the key and the file."""
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""
+    base_url: str = ""
+    username: str = ""
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    path: str
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    chat_id: int = 0
+    admins: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    name: str
+    timezone: str
+    default_language: str = "en"
+    currency: str = "GBP"
+    contact: str = ""
+    support_hours: WeeklyHours = field(default_factory=WeeklyHours.always_closed)
+
+
+@dataclass(frozen=True)
+class LinksConfig:
+    token_ttl_hours: int = 72
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig
+    shop: ShopConfig
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    staff: StaffConfig = field(default_factory=StaffConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
+    source: str = "<defaults>"
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """No token and no custom server: the bot can only talk to the local sandbox."""
+        return not self.telegram.token
+
+    @property
+    def web_server_needed(self) -> bool:
+        return self.web.enabled or self.telegram.mode == "webhook"
+
+
+_SECTIONS: dict[str, type] = {
+    "telegram": TelegramConfig,
+    "web": WebConfig,
+    "database": DatabaseConfig,
+    "staff": StaffConfig,
+    "shop": ShopConfig,
+    "links": LinksConfig,
+}
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read a TOML file, apply environment overrides, validate, and return a frozen Config."""
+    file = Path(path)
+    env = os.environ if env is None else env
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: file not found (copy config.example.toml)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, source=str(file), env=env)
+
+
+def config_from_dict(
+    raw: Mapping[str, Any], *, source: str = "<dict>", env: Mapping[str, str] | None = None
+) -> Config:
+    env = {} if env is None else env
+    for section in raw:
+        if section not in _SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{section}]")
+    built: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        values = raw.get(section, {})
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        built[section] = _build_section(section, cls, values, source, env)
+    config = Config(source=source, **built)
+    _check_cross_field_rules(config)
+    return config
+
+
+def _build_section(
+    section: str, cls: type, values: Mapping[str, Any], source: str, env: Mapping[str, str]
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key [{section}] {key}")
+    kwargs: dict[str, Any] = {}
+    for name, spec in fields.items():
+        where = f"[{section}] {name}"
+        env_name = f"{ENV_PREFIX}{section}_{name}".upper()
+        if env.get(env_name):
+            kwargs[name] = _coerce(
+                _from_env(env[env_name], hints[name]), hints[name], where, source
+            )
+        elif name in values:
+            kwargs[name] = _coerce(values[name], hints[name], where, source)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: missing key {where}")
+    return cls(**kwargs)
+
+
+def _from_env(text: str, hint: Any) -> Any:
+    """Environment values are strings; turn them into what the TOML would have held."""
+    if hint is bool:
+        return text.strip().lower() in {"1", "true", "yes", "on"}
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if typing.get_origin(hint) is tuple:
+        return [int(p) if p.strip().lstrip("-").isdigit() else p for p in text.split(",") if p]
+    return text
+
+
+def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{source}: {where} must be {expected}, got {value!r}")
+
+    origin = typing.get_origin(hint)
+    if hint is WeeklyHours:
+        if not isinstance(value, Mapping):
+            raise fail('a table like { mon = "09:00-18:00" }')
+        try:
+            return parse_weekly_hours(value)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {where}: {exc}") from None
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise fail(" or ".join(f'"{a}"' for a in allowed))
+        return value
+    if origin is tuple:
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise fail("a list of whole numbers (Telegram user ids)")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise fail("a whole number")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    if origin in (types.UnionType, typing.Union):  # pragma: no cover - no optional keys yet
+        return value
+    raise TypeError(f"unsupported config type {hint!r} for {where}")
+
+
+def _check_cross_field_rules(config: Config) -> None:
+    source = config.source
+    try:
+        ZoneInfo(config.shop.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f'{source}: [shop] timezone must be an IANA zone like "Europe/London", '
+            f"got {config.shop.timezone!r}"
+        ) from None
+    if config.shop.default_language not in SUPPORTED_LANGUAGES:
+        raise ConfigError(
+            f"{source}: [shop] default_language must be one of {', '.join(SUPPORTED_LANGUAGES)}, "
+            f"got {config.shop.default_language!r}"
+        )
+    if not config.database.path:
+        raise ConfigError(f"{source}: [database] path must not be empty")
+    if config.telegram.mode == "webhook":
+        if not config.telegram.webhook_url.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"{source}: [telegram] webhook_url must be an https:// URL in webhook mode"
+            )
+        secret = config.telegram.webhook_secret
+        if not (1 <= len(secret) <= 256) or not all(c.isalnum() or c in "_-" for c in secret):
+            raise ConfigError(
+                f"{source}: [telegram] webhook_secret must be 1-256 characters of A-Z, a-z, "
+                "0-9, _ and - in webhook mode (or set CAREBOT_TELEGRAM_WEBHOOK_SECRET)"
+            )
+    if not 1 <= config.web.port <= 65535 and config.web_server_needed:
+        raise ConfigError(f"{source}: [web] port must be between 1 and 65535")
+    if config.links.token_ttl_hours < 1:
+        raise ConfigError(f"{source}: [links] token_ttl_hours must be at least 1")
+
+
+def resolve_database_path(config: Config) -> Path:
+    """Relative database paths are taken relative to the config file, not the working dir."""
+    path = Path(config.database.path)
+    if path.is_absolute() or config.source.startswith("<"):
+        return path
+    return Path(config.source).resolve().parent / path

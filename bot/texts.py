@@ -1,0 +1,145 @@
+"""Every text a person reads comes from ``templates/messages/<lang>/<key>.<html|txt>``.
+
+``.html`` templates are Telegram messages (parse mode HTML, autoescaped so a customer's
+name cannot inject markup); ``.txt`` templates are plain labels (buttons, commands).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+import templates
+from bot.config import SUPPORTED_LANGUAGES
+
+MESSAGES_DIR = Path(templates.__file__).parent / "messages"
+TELEGRAM_TEXT_LIMIT = 4096
+
+
+class T(StrEnum):
+    """Message keys; the value is the template's file name."""
+
+    # messages (HTML)
+    WELCOME = "welcome.html"
+    HELP = "help.html"
+    MENU_PROMPT = "menu_prompt.html"
+    ASK_PROMPT = "ask_prompt.html"
+    FAQ_ANSWER = "faq_answer.html"
+    FAQ_THANKS = "faq_thanks.html"
+    FAQ_NO_MATCH = "faq_no_match.html"
+    FAQ_NOT_HELPFUL = "faq_not_helpful.html"
+    HANDOFF_RECORDED = "handoff_recorded.html"
+    COMPLAINT_PROMPT = "complaint_prompt.html"
+    ORDERS_NOT_LINKED = "orders_not_linked.html"
+    ORDERS_NONE = "orders_none.html"
+    ORDERS_LIST = "orders_list.html"
+    ORDER_DETAIL = "order_detail.html"
+    ORDER_NOT_FOUND = "order_not_found.html"
+    SETTINGS = "settings.html"
+    LANGUAGE_PROMPT = "language_prompt.html"
+    LANGUAGE_CHANGED = "language_changed.html"
+    TIMEZONE_PROMPT = "timezone_prompt.html"
+    TIMEZONE_CHANGED = "timezone_changed.html"
+    TIMEZONE_INVALID = "timezone_invalid.html"
+    REMINDERS_OFF = "reminders_off.html"
+    REMINDERS_ON = "reminders_on.html"
+    LINK_SUCCESS = "link_success.html"
+    LINK_INVALID = "link_invalid.html"
+    LINK_EXPIRED = "link_expired.html"
+    LINK_USED = "link_used.html"
+    LINK_OTHER_ACCOUNT = "link_other_account.html"
+    UNSUPPORTED_MEDIA = "unsupported_media.html"
+    UNKNOWN_COMMAND = "unknown_command.html"
+    GROUP_PRIVATE_ONLY = "group_private_only.html"
+    ERROR = "error.html"
+    # labels (plain text)
+    LANGUAGE_NAME = "language_name.txt"
+    BTN_ASK = "btn_ask.txt"
+    BTN_ORDERS = "btn_orders.txt"
+    BTN_COMPLAINT = "btn_complaint.txt"
+    BTN_PERSON = "btn_person.txt"
+    BTN_SETTINGS = "btn_settings.txt"
+    BTN_HELPED_YES = "btn_helped_yes.txt"
+    BTN_HELPED_NO = "btn_helped_no.txt"
+    BTN_ORDER = "btn_order.txt"
+    BTN_LANGUAGE = "btn_language.txt"
+    BTN_TIMEZONE = "btn_timezone.txt"
+    BTN_TIMEZONE_OTHER = "btn_timezone_other.txt"
+    BTN_REMINDERS_TOGGLE = "btn_reminders_toggle.txt"
+    BTN_BACK = "btn_back.txt"
+    CMD_START = "cmd_start.txt"
+    CMD_HELP = "cmd_help.txt"
+    CMD_ORDERS = "cmd_orders.txt"
+    CMD_PERSON = "cmd_person.txt"
+    CMD_SETTINGS = "cmd_settings.txt"
+    CMD_STOP = "cmd_stop.txt"
+
+
+# The main menu, in display order; its labels are how reply-keyboard presses are recognised.
+MENU_BUTTONS = (T.BTN_ASK, T.BTN_ORDERS, T.BTN_COMPLAINT, T.BTN_PERSON, T.BTN_SETTINGS)
+BOT_COMMANDS = {
+    "start": T.CMD_START,
+    "help": T.CMD_HELP,
+    "orders": T.CMD_ORDERS,
+    "person": T.CMD_PERSON,
+    "settings": T.CMD_SETTINGS,
+    "stop": T.CMD_STOP,
+}
+
+_CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "CNY": "¥", "JPY": "¥"}
+
+
+def money(amount: float, currency: str) -> str:
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {currency}"
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(MESSAGES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money
+    return env
+
+
+class Texts:
+    """Renders message templates in a language, falling back to the shop default."""
+
+    def __init__(self, default_language: str) -> None:
+        self.default_language = default_language
+
+    def language(self, requested: str | None) -> str:
+        return requested if requested in SUPPORTED_LANGUAGES else self.default_language
+
+    def render(self, key: T, lang: str | None, **context: Any) -> str:
+        template = _environment().get_template(f"{self.language(lang)}/{key.value}")
+        return template.render(**context).strip()
+
+    def all_languages(self, key: T, **context: Any) -> dict[str, str]:
+        return {lang: self.render(key, lang, **context) for lang in SUPPORTED_LANGUAGES}
+
+
+def language_from_telegram(code: str | None, default: str) -> str:
+    """Telegram's ``language_code`` (IETF tag such as "zh-hans" or "en-GB") to ours."""
+    if not code:
+        return default
+    base = code.lower().replace("_", "-").split("-")[0]
+    return base if base in SUPPORTED_LANGUAGES else default
+
+
+def template_files(lang: str) -> set[str]:
+    """Message templates of a language; files starting with "_" hold shared macros."""
+    return {
+        p.name
+        for p in (MESSAGES_DIR / lang).iterdir()
+        if p.suffix in {".html", ".txt"} and not p.name.startswith("_")
+    }

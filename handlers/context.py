@@ -1,0 +1,58 @@
+"""Typed PTB context: what every handler can reach, without raw ``bot_data["..."]`` strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.models import Customer
+from bot.services import Services
+from bot.texts import Texts
+from storage.repositories import MessageLog
+
+Awaiting = Literal["complaint", "timezone"] | None
+
+
+@dataclass(frozen=True)
+class Deps:
+    config: Config
+    services: Services
+    texts: Texts
+    log: MessageLog
+    clock: Clock
+
+
+class BotData:
+    """PTB instantiates this without arguments; ``build_application`` fills in ``deps``."""
+
+    def __init__(self) -> None:
+        self._deps: Deps | None = None
+
+    @property
+    def deps(self) -> Deps:
+        if self._deps is None:
+            raise RuntimeError("BotData.deps used before build_application set it")
+        return self._deps
+
+    @deps.setter
+    def deps(self, value: Deps) -> None:
+        self._deps = value
+
+
+class ChatState:
+    """Per-user state for the update being handled (PTB keeps one per Telegram user)."""
+
+    def __init__(self) -> None:
+        self.customer: Customer | None = None
+        self.awaiting: Awaiting = None
+        self.last_question: str | None = None
+
+
+CareContext = CallbackContext[ExtBot[None], ChatState, dict[object, object], BotData]
+CONTEXT_TYPES = ContextTypes(
+    context=CallbackContext, bot_data=BotData, user_data=ChatState, chat_data=dict
+)

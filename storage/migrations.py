@@ -1,0 +1,148 @@
+"""Schema, as sqlite-utils ``Migrations``: append new steps, never edit applied ones."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("carebot")
+
+
+@MIGRATIONS()
+def m001_core(db: Database) -> None:
+    """Customers, catalog, orders, conversation log, FAQ, link tokens, handoff requests."""
+    db.executescript(
+        """
+        CREATE TABLE customers (
+            id INTEGER PRIMARY KEY,
+            external_id TEXT UNIQUE,
+            telegram_user_id INTEGER UNIQUE,
+            telegram_chat_id INTEGER,
+            first_name TEXT NOT NULL DEFAULT '',
+            last_name TEXT,
+            username TEXT,
+            email TEXT,
+            country TEXT,
+            language TEXT,
+            timezone TEXT,
+            reminders_opt_out INTEGER NOT NULL DEFAULT 0,
+            surveys_opt_out INTEGER NOT NULL DEFAULT 0,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            banned INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_seen_at TEXT
+        );
+
+        CREATE TABLE products (
+            id INTEGER PRIMARY KEY,
+            sku TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            category TEXT,
+            price REAL,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE orders (
+            id INTEGER PRIMARY KEY,
+            external_id TEXT NOT NULL UNIQUE,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            status TEXT NOT NULL DEFAULT 'placed',
+            placed_at TEXT NOT NULL,
+            total REAL NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL DEFAULT 'GBP',
+            country TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX orders_by_customer ON orders(customer_id, placed_at);
+
+        CREATE TABLE order_items (
+            id INTEGER PRIMARY KEY,
+            order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            line_no INTEGER NOT NULL,
+            product_id INTEGER REFERENCES products(id),
+            sku TEXT NOT NULL,
+            description TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            unit_price REAL NOT NULL,
+            UNIQUE (order_id, line_no)
+        );
+        CREATE INDEX order_items_by_product ON order_items(product_id);
+
+        CREATE TABLE order_events (
+            id INTEGER PRIMARY KEY,
+            order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX order_events_by_order ON order_events(order_id, at);
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER REFERENCES customers(id),
+            chat_id INTEGER NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            kind TEXT NOT NULL,
+            update_id INTEGER,
+            telegram_message_id INTEGER,
+            reply_to_message_id INTEGER,
+            text TEXT,
+            payload TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX messages_incoming_update ON messages(update_id)
+            WHERE direction = 'in';
+        CREATE INDEX messages_by_customer ON messages(customer_id, id);
+        CREATE INDEX messages_by_chat_message ON messages(chat_id, telegram_message_id);
+
+        CREATE TABLE faq_entries (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            question TEXT NOT NULL,
+            keywords TEXT NOT NULL DEFAULT '',
+            answer TEXT NOT NULL,
+            question_terms TEXT NOT NULL DEFAULT '',
+            keyword_terms TEXT NOT NULL DEFAULT '',
+            answer_terms TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            UNIQUE (slug, lang)
+        );
+
+        CREATE TABLE faq_feedback (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            faq_slug TEXT NOT NULL,
+            helpful INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE link_tokens (
+            token_hash TEXT PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            used_by_telegram_user_id INTEGER
+        );
+
+        CREATE TABLE handoff_requests (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            reason TEXT NOT NULL,
+            question TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX handoff_requests_open ON handoff_requests(status, created_at);
+        """
+    )
+    # Porter stemming on top of unicode61 so "delivered" finds "delivery".
+    db.table("faq_entries").enable_fts(
+        ["question_terms", "keyword_terms", "answer_terms"],
+        tokenize="porter unicode61 remove_diacritics 2",
+        create_triggers=True,
+    )
