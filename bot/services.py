@@ -189,6 +189,9 @@ class LinkService:
         self.customers.bind_telegram(target.id, who, chat_id, now)
         return LinkResult(LinkOutcome.LINKED, self.customers.get(target.id))
 
+    def purge_expired(self) -> int:
+        return self.tokens.purge_expired(self.clock.now())
+
 
 @dataclass(frozen=True)
 class Handoff:

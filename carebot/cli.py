@@ -1,0 +1,245 @@
+"""The ``carebot`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from bot.clock import SystemClock
+from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
+from carebot.loading import import_faq, load_demo_shop
+from carebot.runtime import build_application, services_over
+from storage.database import StorageError, applied_migrations, open_database, pending_migrations
+from storage.repositories import Repositories
+
+DEFAULT_CONFIG = "carebot.toml"
+EXAMPLE_CONFIG = "config.example.toml"
+DEMO_DATABASE = "var/demo.db"
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"carebot: error: {message}", err=True)
+    sys.exit(2)
+
+
+def config_path(given: str | None, *, allow_example: bool) -> Path:
+    """--config, else $CAREBOT_CONFIG, else ./carebot.toml (else the example, for the demo)."""
+    if given:
+        return Path(given)
+    if os.environ.get("CAREBOT_CONFIG"):
+        return Path(os.environ["CAREBOT_CONFIG"])
+    if Path(DEFAULT_CONFIG).exists() or not allow_example:
+        return Path(DEFAULT_CONFIG)
+    return Path(EXAMPLE_CONFIG)
+
+
+def load(ctx: click.Context, *, allow_example: bool = False) -> Config:
+    try:
+        return load_config(config_path(ctx.obj["config"], allow_example=allow_example))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def repositories(config: Config) -> Repositories:
+    try:
+        return Repositories.over(open_database(resolve_database_path(config)))
+    except StorageError as exc:
+        fail(str(exc))
+
+
+@click.group()
+@click.option(
+    "--config", "-c", "config", metavar="PATH", help="Config file (default carebot.toml)."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log debug details.")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """carebot: a self-hosted Telegram customer-care bot for online shops."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL, and Bot API URLs contain the token: never log secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Start the bot on Telegram (polling or webhook, as configured)."""
+    config = load(ctx)
+    if config.uses_sandbox:
+        fail(
+            f"{config.source}: [telegram] token is empty: set it or CAREBOT_TELEGRAM_TOKEN "
+            "(or try the bot in the terminal with `carebot shell`)"
+        )
+    serve(config)
+
+
+def serve(config: Config) -> None:
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with build_application(config).running():
+            await stop.wait()
+
+    try:
+        asyncio.run(main_loop())
+    except StorageError as exc:
+        fail(str(exc))
+
+
+@main.command()
+@click.option("--as", "as_user", type=int, default=None, help="Sandbox Telegram user id.")
+@click.pass_context
+def shell(ctx: click.Context, as_user: int | None) -> None:
+    """Chat with the bot in the terminal through the local Bot API sandbox."""
+    config = load(ctx, allow_example=True)
+    start_shell(config, as_user)
+
+
+def start_shell(config: Config, as_user: int | None, users: dict[int, str] | None = None) -> None:
+    from carebot.shell import run_shell  # the sandbox is only needed here
+
+    polling = dataclasses.replace(
+        config,
+        telegram=dataclasses.replace(config.telegram, mode="polling"),
+        web=dataclasses.replace(config.web, enabled=False),
+    )
+    try:
+        asyncio.run(run_shell(polling, user_id=as_user, known_users=users or {}))
+    except StorageError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Load the demo shop into var/demo.db and start it (Telegram if a token is set, else shell)."""
+    base = load(ctx, allow_example=True)
+    config = dataclasses.replace(
+        base, database=DatabaseConfig(path=str(Path(DEMO_DATABASE).resolve()))
+    )
+    repos = repositories(config)
+    shop = load_demo_shop(repos, SystemClock(), config.shop.timezone)
+    repos.db.close()
+    click.echo(
+        f"Demo shop loaded: {shop.customers} customers, {shop.orders} orders, "
+        f"{shop.faq_entries} FAQ entries ({DEMO_DATABASE})."
+    )
+    if config.uses_sandbox:
+        click.echo("No Telegram token configured: starting the terminal sandbox.\n")
+        start_shell(config, None, shop.telegram_users)
+    else:
+        click.echo("Starting on Telegram; press Ctrl+C to stop.")
+        serve(config)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending schema migrations (safe to run again)."""
+    config = load(ctx)
+    path = resolve_database_path(config)
+    try:
+        database = open_database(path, migrate=False)
+        pending = pending_migrations(database)
+        database.close()
+        database = open_database(path)
+    except StorageError as exc:
+        fail(str(exc))
+    click.echo(
+        f"{path}: applied {len(pending)} migration(s); "
+        f"{len(applied_migrations(database))} in total, none pending."
+    )
+
+
+@main.group()
+def faq() -> None:
+    """FAQ entries."""
+
+
+@faq.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def faq_import(ctx: click.Context, file: Path) -> None:
+    """Load FAQ entries from a TOML file; bad entries are reported, good ones kept."""
+    repos = repositories(load(ctx))
+    result = import_faq(repos, file, SystemClock())
+    for problem in result.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    click.echo(f"{result.loaded} FAQ entries loaded, {len(result.problems)} problem(s).")
+    if result.problems and not result.loaded:
+        sys.exit(1)
+
+
+@main.group()
+def customers() -> None:
+    """Customers."""
+
+
+@customers.command()
+@click.argument("external_id")
+@click.pass_context
+def link(ctx: click.Context, external_id: str) -> None:
+    """Print a one-time t.me deep link that binds a Telegram user to this shop customer."""
+    config = load(ctx)
+    repos = repositories(config)
+    customer = repos.customers.by_external_id(external_id)
+    if customer is None:
+        fail(f"no customer with external id {external_id!r}")
+    username = config.telegram.username or asyncio.run(_bot_username(config))
+    services = services_over(config, repos, SystemClock())
+    token, expires = services.links.issue(customer.id)
+    click.echo(f"https://t.me/{username}?start={token}")
+    click.echo(f"(single use, expires {expires:%Y-%m-%d %H:%M} UTC)", err=True)
+
+
+async def _bot_username(config: Config) -> str:
+    if config.uses_sandbox:
+        fail(f"{config.source}: [telegram] username is needed to print a link without a token")
+    from telegram import Bot
+
+    base_url = config.telegram.base_url or "https://api.telegram.org/bot"
+    async with Bot(config.telegram.token, base_url=base_url) as bot:
+        return bot.username
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the configuration file and say what it will do."""
+    config = load(ctx)
+    click.echo(f"{config.source}: OK")
+    click.echo(
+        f"  shop: {config.shop.name} ({config.shop.timezone}, {config.shop.default_language})"
+    )
+    click.echo(
+        f"  telegram: {'token set' if config.telegram.token else 'no token (sandbox only)'}, "
+        f"{config.telegram.mode} mode"
+    )
+    click.echo(f"  database: {resolve_database_path(config)}")

@@ -1,0 +1,74 @@
+"""Loading shop data files into storage: the demo shop and FAQ files."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.faq_file import parse_faq_file
+from bot.models import OrderStatus, TelegramIdentity
+from storage.repositories import NewOrderItem, Repositories
+
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_SHOP = DEMO_DIR / "shop.toml"
+DEMO_FAQ = DEMO_DIR / "faq.toml"
+
+
+@dataclass(frozen=True)
+class FaqImport:
+    loaded: int
+    problems: list[str]
+
+
+def import_faq(repos: Repositories, path: Path, clock: Clock) -> FaqImport:
+    """Load good entries, report bad ones; entries are replaced by (slug, language)."""
+    parsed = parse_faq_file(path)
+    loaded = repos.faq.upsert(parsed.entries, clock.now()) if parsed.entries else 0
+    return FaqImport(loaded, parsed.problems)
+
+
+@dataclass(frozen=True)
+class DemoShop:
+    customers: int
+    orders: int
+    faq_entries: int
+    telegram_users: dict[int, str]  # sandbox user id -> customer first name
+
+
+def load_demo_shop(repos: Repositories, clock: Clock, shop_timezone: str) -> DemoShop:
+    """Seed the demo customers, orders and FAQ; running it again changes nothing."""
+    data = tomllib.loads(DEMO_SHOP.read_text(encoding="utf-8"))
+    now, tz = clock.now(), ZoneInfo(shop_timezone)
+    ids: dict[str, int] = {}
+    telegram_users: dict[int, str] = {}
+    for c in data["customer"]:
+        customer_id = repos.customers.create_shop_customer(
+            c["external_id"],
+            first_name=c["first_name"],
+            last_name=c.get("last_name"),
+            country=c.get("country"),
+            language=c.get("language"),
+            now=now,
+        )
+        ids[c["external_id"]] = customer_id
+        if "telegram_user_id" in c:
+            user_id = int(c["telegram_user_id"])
+            who = TelegramIdentity(user_id, c["first_name"], c.get("last_name"))
+            repos.customers.bind_telegram(customer_id, who, user_id, now)
+            telegram_users[user_id] = c["first_name"]
+    for o in data["order"]:
+        repos.orders.save_order(
+            external_id=o["external_id"],
+            customer_id=ids[o["customer"]],
+            status=OrderStatus(o["status"]),
+            placed_at=datetime.fromisoformat(o["placed_at"]).replace(tzinfo=tz),
+            currency="GBP",
+            items=[NewOrderItem(**item) for item in o["items"]],
+            now=now,
+        )
+    faq = import_faq(repos, DEMO_FAQ, clock)
+    return DemoShop(len(ids), len(data["order"]), faq.loaded, telegram_users)

@@ -1,0 +1,168 @@
+"""The one wiring point: storage, services, the PTB Application, jobs and the web server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlite_utils import Database
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.clock import Clock, SystemClock
+from bot.config import SUPPORTED_LANGUAGES, Config, resolve_database_path
+from bot.services import Services
+from bot.texts import BOT_COMMANDS, Texts
+from carebot.web import build_web_app, webhook_path
+from handlers import register_all
+from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps
+from storage.database import open_database
+from storage.repositories import Repositories
+
+logger = logging.getLogger("carebot")
+
+CareApplication = Application[Any, CareContext, Any, Any, BotData, Any]
+# Long-poll length for getUpdates: long enough to be cheap, short enough to stop promptly.
+POLL_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class CareBot:
+    config: Config
+    db: Database
+    repos: Repositories
+    deps: Deps
+    application: CareApplication
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[CareBot]:
+        """Start receiving updates (polling or webhook) and serving HTTP; stop cleanly on exit."""
+        app = self.application
+        runner: web.AppRunner | None = None
+        async with app:
+            await publish_commands(self)
+            schedule_maintenance(self)
+            await app.start()
+            try:
+                if self.config.telegram.mode == "webhook":
+                    await app.bot.set_webhook(
+                        self.config.telegram.webhook_url,
+                        secret_token=self.config.telegram.webhook_secret,
+                        allowed_updates=Update.ALL_TYPES,
+                    )
+                else:
+                    assert app.updater is not None
+                    await app.updater.start_polling(
+                        poll_interval=0.0,
+                        timeout=POLL_TIMEOUT_SECONDS,
+                        allowed_updates=Update.ALL_TYPES,
+                    )
+                if self.config.web_server_needed:
+                    runner = await start_web(self)
+                logger.info(
+                    "carebot is running (%s mode) as @%s",
+                    self.config.telegram.mode,
+                    app.bot.username,
+                )
+                yield self
+            finally:
+                if runner is not None:
+                    await runner.cleanup()
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                await app.stop()
+        self.db.close()
+
+
+def build_application(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    bot_api_url: str | None = None,
+    token: str | None = None,
+) -> CareBot:
+    """Create storage, services and the PTB Application with every handler registered.
+
+    ``bot_api_url``/``token`` override the config (the sandbox passes its own).
+    """
+    clock = clock or SystemClock()
+    db = open_database(resolve_database_path(config))
+    repos = Repositories.over(db)
+    services = services_over(config, repos, clock)
+    texts = Texts(config.shop.default_language)
+    deps = Deps(config=config, services=services, texts=texts, log=repos.messages, clock=clock)
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(token or config.telegram.token)
+        .context_types(CONTEXT_TYPES)
+        .rate_limiter(AIORateLimiter(max_retries=config.telegram.max_retries))
+    )
+    api_url = bot_api_url or config.telegram.base_url
+    if api_url:
+        builder = builder.base_url(api_url).base_file_url(api_url.replace("/bot", "/file/bot"))
+    if config.telegram.mode == "webhook":
+        builder = builder.updater(None)  # updates arrive through our own aiohttp route
+    application: CareApplication = builder.build()
+    application.bot_data.deps = deps
+    register_all(application, texts)
+    return CareBot(config, db, repos, deps, application)
+
+
+def services_over(config: Config, repos: Repositories, clock: Clock) -> Services:
+    return Services.build(
+        config,
+        clock,
+        customers=repos.customers,
+        orders=repos.orders,
+        faq=repos.faq,
+        link_tokens=repos.link_tokens,
+        handoffs=repos.handoffs,
+    )
+
+
+async def publish_commands(bot: CareBot) -> None:
+    """setMyCommands for private chats in every language (and the default language unscoped)."""
+    texts, scope = bot.deps.texts, BotCommandScopeAllPrivateChats()
+    for lang in (None, *SUPPORTED_LANGUAGES):
+        commands = [
+            BotCommand(name, texts.render(key, lang or texts.default_language))
+            for name, key in BOT_COMMANDS.items()
+        ]
+        await bot.application.bot.set_my_commands(commands, scope=scope, language_code=lang)
+
+
+async def purge_link_tokens(context: CareContext) -> None:
+    """Hourly: forget deep-link tokens that expired unused."""
+    removed = context.bot_data.deps.services.links.purge_expired()
+    if removed:
+        logger.info("purged %d expired link tokens", removed)
+
+
+def schedule_maintenance(bot: CareBot) -> None:
+    queue = bot.application.job_queue
+    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
+        return
+    queue.run_repeating(
+        purge_link_tokens,
+        interval=timedelta(hours=1),
+        first=timedelta(minutes=1),
+        name="maintenance:purge-link-tokens",
+    )
+
+
+async def start_web(bot: CareBot) -> web.AppRunner:
+    web_app = build_web_app(bot.config, bot.application)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, bot.config.web.host, bot.config.web.port)
+    await site.start()
+    where = f"http://{bot.config.web.host}:{bot.config.web.port}"
+    if bot.config.telegram.mode == "webhook":
+        where += webhook_path(bot.config)
+    logger.info("web server listening on %s", where)
+    return runner

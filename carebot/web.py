@@ -1,0 +1,58 @@
+"""The bot's aiohttp app: Telegram webhook and health check (later: ingest API, dashboard)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from urllib.parse import urlparse
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.config import Config
+
+logger = logging.getLogger("carebot.web")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+PTB_APP = web.AppKey("ptb_app", Application)
+CONFIG = web.AppKey("config", Config)
+
+
+def webhook_path(config: Config) -> str:
+    return urlparse(config.telegram.webhook_url).path or "/telegram/webhook"
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """Accept an update from Telegram only with the configured secret-token header."""
+    config = request.app[CONFIG]
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), config.telegram.webhook_secret.encode()):
+        logger.warning("webhook request without a valid secret token from %s", request.remote)
+        return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+    app = request.app[PTB_APP]
+    update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
+    if update is None:
+        return web.json_response({"ok": False, "error": "not an update"}, status=400)
+    await app.update_queue.put(update)
+    return web.json_response({"ok": True})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return web.json_response({"status": "ok", "mode": config.telegram.mode})
+
+
+def build_web_app(config: Config, application: Application) -> web.Application:  # type: ignore[type-arg]
+    app = web.Application(client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[PTB_APP] = application
+    app.router.add_get("/healthz", healthz)
+    if config.telegram.mode == "webhook":
+        app.router.add_post(webhook_path(config), telegram_webhook)
+    return app

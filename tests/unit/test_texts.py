@@ -1,0 +1,103 @@
+"""Every template exists in every language and renders with StrictUndefined."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import SUPPORTED_LANGUAGES
+from bot.models import Order, OrderItem, OrderStatus
+from bot.texts import BOT_COMMANDS, T, Texts, language_from_telegram, template_files
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ORDER = Order(
+    id=1,
+    external_id="536012",
+    customer_id=1,
+    status=OrderStatus.SHIPPED,
+    placed_at=datetime(2010, 12, 1, 9, 30, tzinfo=UTC),
+    total=31.5,
+    currency="GBP",
+    item_count=2,
+    items=(OrderItem("21844", "RETRO SPOT MUG", 6, 2.95), OrderItem("POST", "POSTAGE", 1, 13.8)),
+)
+
+# Sample values for every variable a template uses (a template that needs one not listed
+# here fails the test, which is the point of StrictUndefined).
+SAMPLE: dict[str, Any] = {
+    "name": "Ann <b>",
+    "shop": "Demo Gifts",
+    "linked": False,
+    "question": "How long does delivery take?",
+    "answer": "1-3 days",
+    "request_id": 7,
+    "open_now": False,
+    "next_opening": datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+    "hours": [("mon", "09:00-18:00"), ("sat", "10:00-14:00")],
+    "timezone": "Europe/London",
+    "contact": "help@example.com",
+    "orders": [ORDER],
+    "order": ORDER,
+    "items": list(ORDER.items),
+    "more": 3,
+    "language_name": "English",
+    "shop_timezone": "Europe/London",
+    "reminders_on": True,
+    "current": "Europe/London",
+    "local_time": "09:00",
+    "value": "Mars/Base",
+    "command": "/frobnicate",
+    "bot_username": "demo_bot",
+}
+
+
+@pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
+def test_every_key_has_a_template_and_every_template_a_key(lang: str) -> None:
+    assert template_files(lang) == {key.value for key in T}
+
+
+@pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
+@pytest.mark.parametrize("key", list(T))
+def test_renders_with_strict_undefined(lang: str, key: T) -> None:
+    text = Texts("en").render(key, lang, **SAMPLE)
+    assert text.strip()
+    assert len(text) <= 4096
+
+
+def test_html_messages_escape_customer_input_and_labels_do_not() -> None:
+    texts = Texts("en")
+    assert "Ann &lt;b&gt;" in texts.render(T.WELCOME, "en", **SAMPLE)
+    assert texts.render(T.BTN_ORDER, "en", order=ORDER) == "#536012 · 01 Dec 2010"
+    assert texts.render(T.BTN_ORDER, "zh", order=ORDER) == "#536012 · 2010年12月1日"
+
+
+def test_unknown_language_falls_back_to_default() -> None:
+    assert Texts("zh").render(T.LANGUAGE_NAME, "fr") == "简体中文"
+    assert language_from_telegram("zh-hans", "en") == "zh"
+    assert language_from_telegram("en-GB", "zh") == "en"
+    assert language_from_telegram(None, "en") == "en"
+
+
+def test_no_literal_user_text_in_handlers() -> None:
+    """Handlers pass template keys, never sentences (all user-facing text is in templates/)."""
+    for path in (ROOT / "handlers").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in {
+                "send_message",
+                "reply_text",
+                "edit_message_text",
+            }:
+                for arg in node.args[1:2]:
+                    assert not isinstance(arg, ast.Constant), f"{path.name}: literal text sent"
+
+
+def test_every_bot_command_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for command in BOT_COMMANDS:
+        assert f"/{command}" in readme
