@@ -71,6 +71,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     )
     # httpx logs every request URL, and Bot API URLs contain the token: never log secrets.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -112,6 +113,9 @@ def shell(ctx: click.Context, as_user: int | None) -> None:
 
 def start_shell(config: Config, as_user: int | None, users: dict[int, str] | None = None) -> None:
     from carebot.shell import run_shell  # the sandbox is only needed here
+
+    # The conversation is the output here; keep routine log lines out of it.
+    logging.getLogger().setLevel(logging.WARNING)
 
     polling = dataclasses.replace(
         config,
