@@ -118,8 +118,7 @@ async def timezone_chosen(update: Update, context: CareContext) -> None:
 
 
 async def timezone_typed(update: Update, context: CareContext) -> None:
-    """Free text after "Other: type it"."""
-    state_of(context).awaiting = None
+    """Free text after "Other: type it"; a wrong name asks again (the menu leaves)."""
     text = update.effective_message.text if update.effective_message else ""
     await _apply_timezone(update, context, text or "")
 
@@ -130,6 +129,7 @@ async def _apply_timezone(update: Update, context: CareContext, name: str) -> No
     if zone is None:
         await reply(update, context, T.TIMEZONE_INVALID, value=name[:64])
         return
+    state_of(context).awaiting = None
     _refresh_customer(context)
     local_time = d.clock.now().astimezone(ZoneInfo(zone)).strftime("%H:%M")
     await reply(update, context, T.TIMEZONE_CHANGED, timezone=zone, local_time=local_time)
