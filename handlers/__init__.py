@@ -7,12 +7,23 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.texts import Texts
-from handlers import errors, fallback, menu, orders, questions, record, settings, start
+from handlers import (
+    errors,
+    fallback,
+    membership,
+    menu,
+    orders,
+    questions,
+    record,
+    settings,
+    start,
+)
 
 
 def register_all(app: Application[Any, Any, Any, Any, Any, Any], texts: Texts) -> None:
     record.register(app)  # group -1: every update is stored before anything answers it
     start.register(app)
+    membership.register(app)
     orders.register(app)
     settings.register(app)
     questions.register(app)

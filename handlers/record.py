@@ -29,8 +29,11 @@ def _payload(update: Update) -> tuple[str, str | None, dict[str, Any] | None, in
         query = update.callback_query
         origin = query.message.message_id if query.message else None
         return "callback", None, {"data": query.data}, origin
+    if update.my_chat_member:
+        return "member_status", None, {"status": update.my_chat_member.new_chat_member.status}, None
     message = update.effective_message
-    assert message is not None
+    if message is None:
+        return "other", None, None, None
     kind = message_kind(message)
     if update.edited_message:
         kind = "edited_" + kind

@@ -219,3 +219,27 @@ async def test_a_telegram_failure_gets_an_apology_not_a_traceback(chat: Chat) ->
         "told. Please try again in a moment."
     ]
     assert chat.care.db.table("messages").count_where("direction = 'in' AND text = '/help'") == 1
+
+
+async def test_blocking_the_bot_flags_the_customer_and_writing_again_clears_it(chat: Chat) -> None:
+    await chat.say(ANN, "/start")
+    chat.sandbox.block_user(ANN.id)  # Telegram sends my_chat_member "kicked"
+    await chat.sandbox.wait_idle(quiet=0.15)
+    customer = chat.care.repos.customers.by_telegram_user(ANN.id)
+    assert customer is not None
+    assert customer.blocked
+    chat.sandbox.unblock_user(ANN.id)
+    [reply] = await chat.say(ANN, "/help")
+    assert "what I can do" in reply["plain_text"]
+    customer = chat.care.repos.customers.by_telegram_user(ANN.id)
+    assert customer is not None
+    assert not customer.blocked
+
+
+async def test_a_403_while_answering_flags_the_customer_without_an_apology(chat: Chat) -> None:
+    chat.sandbox.set_fault("403", methods="sendMessage", chat_id=ANN.id, count=1)
+    assert await chat.say(ANN, "/help") == []
+    customer = chat.care.repos.customers.by_telegram_user(ANN.id)
+    assert customer is not None
+    assert customer.blocked
+    assert len(chat.sandbox.calls("sendMessage")) == 1  # no apology sent into a blocked chat

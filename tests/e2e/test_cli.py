@@ -1,0 +1,143 @@
+"""The carebot command as a shop owner uses it (real files, real processes' entry point)."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from carebot.cli import main
+from carebot.shell import run_shell
+from tests.conftest import make_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "carebot.toml"
+    path.write_text(
+        f'[database]\npath = "shop.db"\n[shop]\nname = "Test Shop"\ntimezone = "Europe/Paris"\n'
+        f'[telegram]\nusername = "test_shop_bot"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_config_error_is_one_line_naming_key_and_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 'mode = "poll"\n')
+    code, _, err = run("--config", str(path), "config", "check")
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert '[telegram] mode must be "polling" or "webhook"' in err
+    assert str(path) in err
+    assert "Traceback" not in err
+
+
+def test_run_without_token_points_to_the_shell(tmp_path: Path) -> None:
+    code, _, err = run("--config", str(write_config(tmp_path)), "run")
+    assert code == 2
+    assert "[telegram] token is empty" in err
+    assert "carebot shell" in err
+
+
+def test_db_migrate_is_repeatable(tmp_path: Path) -> None:
+    path = str(write_config(tmp_path))
+    code, out, _ = run("--config", path, "db", "migrate")
+    assert code == 0
+    assert "applied 1 migration(s); 1 in total, none pending" in out
+    assert (tmp_path / "shop.db").exists()
+    code, out, _ = run("--config", path, "db", "migrate")
+    assert "applied 0 migration(s); 1 in total, none pending" in out
+
+
+def test_faq_import_keeps_good_entries_and_names_bad_ones(tmp_path: Path) -> None:
+    faq = tmp_path / "faq.toml"
+    faq.write_text(
+        '[[entry]]\nslug = "hours"\n[entry.en]\nquestion = "When are you open?"\n'
+        'answer = "Always."\n[entry.zh]\nquestion = "几点营业？"\n'
+        '[[entry]]\nslug = "Bad Slug"\n[entry.en]\nquestion = "x"\nanswer = "y"\n',
+        encoding="utf-8",
+    )
+    code, out, err = run("--config", str(write_config(tmp_path)), "faq", "import", str(faq))
+    assert code == 0
+    assert "1 FAQ entries loaded, 2 problem(s)." in out
+    assert "entry 1 (hours): [zh] answer is missing" in err
+    assert "entry 2: slug must be" in err
+
+
+def test_customers_link_prints_a_deep_link(tmp_path: Path) -> None:
+    path = str(write_config(tmp_path))
+    code, _, err = run("--config", path, "customers", "link", "nobody")
+    assert code == 2
+    assert "no customer with external id 'nobody'" in err
+    from storage.database import open_database
+
+    db = open_database(tmp_path / "shop.db")
+    db.execute(
+        "INSERT INTO customers (external_id, first_name, created_at, updated_at) "
+        "VALUES ('C1', 'Ann', 't', 't')"
+    )
+    db.close()
+    code, out, _ = run("--config", path, "customers", "link", "C1")
+    assert code == 0
+    assert re.fullmatch(r"https://t\.me/test_shop_bot\?start=[A-Za-z0-9_-]{32}\n", out)
+
+
+def test_every_cli_command_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    import click
+
+    def walk(group: click.Group, prefix: str) -> list[str]:
+        names = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                names += walk(command, f"{prefix}{name} ")
+            else:
+                names.append(f"{prefix}{name}")
+        return names
+
+    for command in walk(main, "carebot "):
+        assert f"`{command}" in readme, f"README does not document {command}"
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+async def test_shell_runs_a_scripted_conversation(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    from bot.clock import SystemClock
+    from carebot.loading import load_demo_shop
+    from storage.database import open_database
+    from storage.repositories import Repositories
+
+    repos = Repositories.over(open_database(tmp_path / "carebot.db"))
+    shop = load_demo_shop(repos, SystemClock(), config.shop.timezone)
+    repos.db.close()
+    script = FakeTty("how much is shipping\n1\n/orders\n1\n/quit\nnever read\n")
+    out = FakeTty()
+    await run_shell(config, user_id=None, known_users=shop.telegram_users, stdin=script, out=out)
+    transcript = out.getvalue()
+    assert "you are Ann (Telegram user 1001)" in transcript
+    assert "bot: Hello, Ann!" in transcript
+    assert "UK delivery is £4.95" in transcript
+    assert "[1] 👍 Yes   [2] 👎 No" in transcript
+    assert "Glad I could help!" in transcript
+    assert "12 × DOLLY GIRL LUNCH BOX · £23.40" in transcript
+    assert "never read" not in transcript
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "shell"])
+def test_commands_have_help(command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0
+    assert "Usage:" in out
