@@ -40,17 +40,6 @@ from typing import Any, Final, Literal, Self
 import aiohttp
 from aiohttp import web
 
-__all__ = [
-    "DEFAULT_BOT_TOKEN",
-    "MESSAGE_METHODS",
-    "SANDBOX_KEY",
-    "SEND_LIKE_METHODS",
-    "BotApiSandbox",
-    "FaultKind",
-    "SandboxEvent",
-    "SandboxUser",
-]
-
 JSONDict = dict[str, Any]
 FaultKind = Literal["429", "500", "timeout", "403"]
 
@@ -1467,19 +1456,7 @@ class BotApiSandbox:
 
     def _m_send_message(self, params: JSONDict) -> _Done:
         chat = self._writable_chat(params)
-        text = params.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise _bad("message text is empty")
-        plain, entities, mode = self._format(text, params.get("parse_mode"), params.get("entities"))
-        if not plain.strip():
-            raise _bad("message text is empty")
-        if len(plain) > MAX_TEXT_LENGTH:
-            raise _bad("message is too long")
-        content: JSONDict = {"text": text, "plain_text": plain}
-        if mode is not None:
-            content["parse_mode"] = mode
-        if entities:
-            content["entities"] = entities
+        content = self._text(params)
         self._apply_markup(chat, content, params)
         if isinstance(params.get("link_preview_options"), dict):
             content["link_preview_options"] = params["link_preview_options"]
@@ -1498,20 +1475,7 @@ class BotApiSandbox:
             sizes = self._photo_sizes(photo.strip())
         else:
             raise _bad("there is no photo in the request")
-        content: JSONDict = {"photo": sizes}
-        caption = params.get("caption")
-        if isinstance(caption, str) and caption:
-            plain, entities, mode = self._format(
-                caption, params.get("parse_mode"), params.get("caption_entities")
-            )
-            if len(plain) > MAX_CAPTION_LENGTH:
-                raise _bad("message caption is too long")
-            content["caption"] = caption
-            content["plain_caption"] = plain
-            if mode is not None:
-                content["parse_mode"] = mode
-            if entities:
-                content["caption_entities"] = entities
+        content: JSONDict = {"photo": sizes, **self._caption(params)}
         if params.get("has_spoiler"):
             content["has_media_spoiler"] = True
         self._apply_markup(chat, content, params)
@@ -1519,11 +1483,8 @@ class BotApiSandbox:
         message = self._store(chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to)
         return _Done(_wire(message), chat.id, message)
 
-    def _m_edit_message_text(self, params: JSONDict) -> _Done:
-        chat = self._writable_chat(params)
-        message = self._bot_message(chat, params)
-        if "plain_text" not in message:
-            raise _bad("there is no text in the message to edit")
+    def _text(self, params: JSONDict) -> JSONDict:
+        """The text fields of a message, validated as Telegram does."""
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             raise _bad("message text is empty")
@@ -1532,6 +1493,36 @@ class BotApiSandbox:
             raise _bad("message text is empty")
         if len(plain) > MAX_TEXT_LENGTH:
             raise _bad("message is too long")
+        fields: JSONDict = {"text": text, "plain_text": plain}
+        if mode is not None:
+            fields["parse_mode"] = mode
+        if entities:
+            fields["entities"] = entities
+        return fields
+
+    def _caption(self, params: JSONDict) -> JSONDict:
+        """The caption fields of a media message (none when the request has no caption)."""
+        caption = params.get("caption")
+        if not isinstance(caption, str) or not caption:
+            return {}
+        plain, entities, mode = self._format(
+            caption, params.get("parse_mode"), params.get("caption_entities")
+        )
+        if len(plain) > MAX_CAPTION_LENGTH:
+            raise _bad("message caption is too long")
+        fields: JSONDict = {"caption": caption, "plain_caption": plain}
+        if mode is not None:
+            fields["parse_mode"] = mode
+        if entities:
+            fields["caption_entities"] = entities
+        return fields
+
+    def _m_edit_message_text(self, params: JSONDict) -> _Done:
+        chat = self._writable_chat(params)
+        message = self._bot_message(chat, params)
+        if "plain_text" not in message:
+            raise _bad("there is no text in the message to edit")
+        text_fields = self._text(params)
         inline, keyboard = _parse_reply_markup(params.get("reply_markup"))
         if keyboard is not None:
             raise _bad("inline keyboard expected")
@@ -1540,12 +1531,7 @@ class BotApiSandbox:
             for key, value in message.items()
             if key not in ("entities", "parse_mode", "reply_markup")
         }
-        updated["text"] = text
-        updated["plain_text"] = plain
-        if mode is not None:
-            updated["parse_mode"] = mode
-        if entities:
-            updated["entities"] = entities
+        updated.update(text_fields)
         if inline is not None:  # like Telegram, omitting reply_markup removes the keyboard
             updated["reply_markup"] = inline
         return self._commit_edit(chat, message, updated, ("plain_text", "entities"))
@@ -1555,25 +1541,13 @@ class BotApiSandbox:
         message = self._bot_message(chat, params)
         if "photo" not in message:
             raise _bad("there is no caption in the message to edit")
-        caption = params.get("caption")
         updated = {
             key: value
             for key, value in message.items()
             if key
             not in ("caption", "plain_caption", "caption_entities", "parse_mode", "reply_markup")
         }
-        if isinstance(caption, str) and caption:
-            plain, entities, mode = self._format(
-                caption, params.get("parse_mode"), params.get("caption_entities")
-            )
-            if len(plain) > MAX_CAPTION_LENGTH:
-                raise _bad("message caption is too long")
-            updated["caption"] = caption
-            updated["plain_caption"] = plain
-            if mode is not None:
-                updated["parse_mode"] = mode
-            if entities:
-                updated["caption_entities"] = entities
+        updated.update(self._caption(params))
         inline, keyboard = _parse_reply_markup(params.get("reply_markup"))
         if keyboard is not None:
             raise _bad("inline keyboard expected")
