@@ -50,6 +50,8 @@ def _payload(update: Update) -> tuple[str, str | None, dict[str, Any] | None, in
 async def record_incoming(update: Update, context: CareContext) -> None:
     """Store the update first (so nothing is lost), then let the feature handlers answer."""
     chat, user = update.effective_chat, update.effective_user
+    if context.user_data is not None:
+        context.user_data.customer = None  # never carry a customer over from an earlier update
     if chat is None or user is None or chat.type != ChatType.PRIVATE or user.is_bot:
         return  # group chats and channels are handled (or ignored) by the fallback handlers
     d = deps(context)
