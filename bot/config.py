@@ -17,12 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.hours import WeeklyHours, parse_weekly_hours
 
 SUPPORTED_LANGUAGES = ("en", "zh")
 ENV_PREFIX = "CAREBOT_"
+ENV_CONFIG_FILE = "CAREBOT_CONFIG"
+MIN_WEBHOOK_SECRET = 32
 
 
 class ConfigError(Exception):
@@ -120,6 +123,14 @@ def config_from_dict(
     raw: Mapping[str, Any], *, source: str = "<dict>", env: Mapping[str, str] | None = None
 ) -> Config:
     env = {} if env is None else env
+    known = {ENV_CONFIG_FILE} | {
+        f"{ENV_PREFIX}{section}_{f.name}".upper()
+        for section, cls in _SECTIONS.items()
+        for f in dataclasses.fields(cls)
+    }
+    for name in env:
+        if name.startswith(ENV_PREFIX) and name not in known:
+            raise ConfigError(f"{source}: unknown environment variable {name}")
     for section in raw:
         if section not in _SECTIONS:
             raise ConfigError(f"{source}: unknown section [{section}]")
@@ -147,9 +158,8 @@ def _build_section(
         where = f"[{section}] {name}"
         env_name = f"{ENV_PREFIX}{section}_{name}".upper()
         if env.get(env_name):
-            kwargs[name] = _coerce(
-                _from_env(env[env_name], hints[name]), hints[name], where, source
-            )
+            value = _from_env(env[env_name], hints[name])
+            kwargs[name] = _coerce(value, hints[name], f"{env_name} (for {where})", source)
         elif name in values:
             kwargs[name] = _coerce(values[name], hints[name], where, source)
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
@@ -160,7 +170,12 @@ def _build_section(
 def _from_env(text: str, hint: Any) -> Any:
     """Environment values are strings; turn them into what the TOML would have held."""
     if hint is bool:
-        return text.strip().lower() in {"1", "true", "yes", "on"}
+        word = text.strip().lower()
+        if word in {"1", "true", "yes", "on"}:
+            return True
+        if word in {"0", "false", "no", "off"}:
+            return False
+        return text  # not a boolean: reported by _coerce
     if hint is int:
         try:
             return int(text)
@@ -213,13 +228,11 @@ def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
 
 def _check_cross_field_rules(config: Config) -> None:
     source = config.source
-    try:
-        ZoneInfo(config.shop.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if not is_place_timezone(config.shop.timezone):
         raise ConfigError(
             f'{source}: [shop] timezone must be an IANA zone like "Europe/London", '
             f"got {config.shop.timezone!r}"
-        ) from None
+        )
     if config.shop.default_language not in SUPPORTED_LANGUAGES:
         raise ConfigError(
             f"{source}: [shop] default_language must be one of {', '.join(SUPPORTED_LANGUAGES)}, "
@@ -228,20 +241,36 @@ def _check_cross_field_rules(config: Config) -> None:
     if not config.database.path:
         raise ConfigError(f"{source}: [database] path must not be empty")
     if config.telegram.mode == "webhook":
-        if not config.telegram.webhook_url.startswith(("https://", "http://")):
+        url = urlparse(config.telegram.webhook_url)
+        local = url.scheme == "http" and url.hostname in {"127.0.0.1", "localhost", "::1"}
+        if not (url.scheme == "https" or local) or not url.hostname:
             raise ConfigError(
-                f"{source}: [telegram] webhook_url must be an https:// URL in webhook mode"
+                f"{source}: [telegram] webhook_url must be an https:// URL in webhook mode "
+                "(http:// only for a local Bot API server on 127.0.0.1)"
             )
         secret = config.telegram.webhook_secret
-        if not (1 <= len(secret) <= 256) or not all(c.isalnum() or c in "_-" for c in secret):
+        allowed = all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)
+        if not (MIN_WEBHOOK_SECRET <= len(secret) <= 256) or not allowed:
             raise ConfigError(
-                f"{source}: [telegram] webhook_secret must be 1-256 characters of A-Z, a-z, "
-                "0-9, _ and - in webhook mode (or set CAREBOT_TELEGRAM_WEBHOOK_SECRET)"
+                f"{source}: [telegram] webhook_secret must be {MIN_WEBHOOK_SECRET}-256 characters "
+                "of A-Z, a-z, 0-9, _ and - in webhook mode (e.g. `openssl rand -hex 16`; or set "
+                "CAREBOT_TELEGRAM_WEBHOOK_SECRET)"
             )
     if not 1 <= config.web.port <= 65535 and config.web_server_needed:
         raise ConfigError(f"{source}: [web] port must be between 1 and 65535")
     if config.links.token_ttl_hours < 1:
         raise ConfigError(f"{source}: [links] token_ttl_hours must be at least 1")
+
+
+def is_place_timezone(name: str) -> bool:
+    """An IANA zone for a place ("Europe/Paris") or UTC; not "localtime" or "Factory"."""
+    if name != "UTC" and "/" not in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def resolve_database_path(config: Config) -> Path:

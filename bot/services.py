@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from bot.clock import Clock
-from bot.config import SUPPORTED_LANGUAGES, Config
+from bot.config import SUPPORTED_LANGUAGES, Config, is_place_timezone
 from bot.hours import WeeklyHours
 from bot.models import Customer, FaqEntry, FaqMatch, Order, TelegramIdentity
 from bot.ports import CustomerStore, FaqStore, HandoffStore, LinkTokenStore, OrderStore
@@ -72,13 +72,7 @@ def canonical_timezone(name: str) -> str | None:
         return None
     lookup = {z.lower(): z for z in available_timezones()}
     zone = lookup.get(name.lower())
-    if zone is None:
-        return None
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return zone
+    return zone if zone is not None and is_place_timezone(zone) else None
 
 
 class FaqService:
@@ -103,8 +97,13 @@ class FaqService:
     def entry(self, entry_id: int) -> FaqEntry | None:
         return self.store.get_by_id(entry_id)
 
-    def feedback(self, customer: Customer, entry: FaqEntry, *, helpful: bool) -> None:
-        self.store.record_feedback(customer.id, entry.slug, helpful, self.clock.now())
+    def feedback(
+        self, customer: Customer, entry: FaqEntry, *, helpful: bool, message_id: int | None
+    ) -> bool:
+        """Record the vote on one answer; False if that answer was already rated."""
+        return self.store.record_feedback(
+            customer.id, entry.slug, helpful, message_id, self.clock.now()
+        )
 
 
 class OrderService:
@@ -126,6 +125,7 @@ class LinkOutcome(StrEnum):
     EXPIRED = "expired"
     USED = "used"
     OTHER_ACCOUNT = "other_account"
+    TELEGRAM_IN_USE = "telegram_in_use"
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class LinkService:
         if target is None:
             return LinkResult(LinkOutcome.INVALID)
         if record.used_at is not None:
-            if record.used_by_telegram_user_id == who.user_id:
+            if target.telegram_user_id == who.user_id:
                 return LinkResult(LinkOutcome.ALREADY_LINKED, target)
             return LinkResult(LinkOutcome.USED)
         now = self.clock.now()
@@ -184,9 +184,13 @@ class LinkService:
             # Never move a shop account to another Telegram user: a forwarded link must not
             # let someone else read this customer's orders.
             return LinkResult(LinkOutcome.OTHER_ACCOUNT)
-        if not self.tokens.claim(token_hash, who.user_id, now):
+        current = self.customers.by_telegram_user(who.user_id)
+        if current is not None and current.is_linked and current.id != target.id:
+            # This Telegram user already speaks for another shop account; switching silently
+            # would hand them a second customer's orders.
+            return LinkResult(LinkOutcome.TELEGRAM_IN_USE)
+        if not self.tokens.claim_and_bind(token_hash, target.id, who, chat_id, now):
             return LinkResult(LinkOutcome.USED)
-        self.customers.bind_telegram(target.id, who, chat_id, now)
         return LinkResult(LinkOutcome.LINKED, self.customers.get(target.id))
 
     def purge_expired(self) -> int:

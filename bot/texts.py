@@ -52,10 +52,12 @@ class T(StrEnum):
     LINK_EXPIRED = "link_expired.html"
     LINK_USED = "link_used.html"
     LINK_OTHER_ACCOUNT = "link_other_account.html"
+    LINK_TELEGRAM_IN_USE = "link_telegram_in_use.html"
     UNSUPPORTED_MEDIA = "unsupported_media.html"
     UNKNOWN_COMMAND = "unknown_command.html"
     GROUP_PRIVATE_ONLY = "group_private_only.html"
     ERROR = "error.html"
+    ERROR_NOT_STORED = "error_not_stored.html"
     # labels (plain text)
     LANGUAGE_NAME = "language_name.txt"
     BTN_ASK = "btn_ask.txt"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
@@ -87,7 +88,31 @@ def run(ctx: click.Context) -> None:
     serve(config)
 
 
+class RedactSecrets(logging.Filter):
+    """Blank out the token and webhook secret wherever a library logs them (e.g. in URLs)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, None
+        return True
+
+
+def redact_secrets_in_logs(config: Config) -> None:
+    redactor = RedactSecrets([config.telegram.token, config.telegram.webhook_secret])
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
+
+
 def serve(config: Config) -> None:
+    redact_secrets_in_logs(config)
+
     async def main_loop() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -100,6 +125,21 @@ def serve(config: Config) -> None:
         asyncio.run(main_loop())
     except StorageError as exc:
         fail(str(exc))
+    except (InvalidToken, TelegramError) as exc:
+        fail(telegram_failure(config, exc))
+
+
+def telegram_failure(config: Config, exc: TelegramError) -> str:
+    """One line for a start-up failure at the Bot API, never echoing the token."""
+    if isinstance(exc, InvalidToken):
+        return (
+            f"{config.source}: [telegram] token was rejected by the Bot API "
+            "(check it with @BotFather)"
+        )
+    if isinstance(exc, NetworkError):
+        server = config.telegram.base_url or "https://api.telegram.org"
+        return f"{config.source}: [telegram] cannot reach the Bot API at {server}: {exc.message}"
+    return f"{config.source}: the Bot API refused to start the bot: {exc.message}"
 
 
 @main.command()
@@ -139,7 +179,7 @@ def demo(ctx: click.Context) -> None:
         base, database=DatabaseConfig(path=str(Path(DEMO_DATABASE).resolve()))
     )
     repos = repositories(config)
-    shop = load_demo_shop(repos, SystemClock(), config.shop.timezone)
+    shop = load_demo_shop(repos, SystemClock(), config.shop.timezone, config.shop.currency)
     repos.db.close()
     click.echo(
         f"Demo shop loaded: {shop.customers} customers, {shop.orders} orders, "
@@ -224,8 +264,11 @@ async def _bot_username(config: Config) -> str:
     from telegram import Bot
 
     base_url = config.telegram.base_url or "https://api.telegram.org/bot"
-    async with Bot(config.telegram.token, base_url=base_url) as bot:
-        return bot.username
+    try:
+        async with Bot(config.telegram.token, base_url=base_url) as bot:
+            return bot.username
+    except (InvalidToken, TelegramError) as exc:
+        fail(telegram_failure(config, exc))
 
 
 @main.group("config")

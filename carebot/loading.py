@@ -39,7 +39,9 @@ class DemoShop:
     telegram_users: dict[int, str]  # sandbox user id -> customer first name
 
 
-def load_demo_shop(repos: Repositories, clock: Clock, shop_timezone: str) -> DemoShop:
+def load_demo_shop(
+    repos: Repositories, clock: Clock, shop_timezone: str, currency: str = "GBP"
+) -> DemoShop:
     """Seed the demo customers, orders and FAQ; running it again changes nothing."""
     data = tomllib.loads(DEMO_SHOP.read_text(encoding="utf-8"))
     now, tz = clock.now(), ZoneInfo(shop_timezone)
@@ -66,7 +68,7 @@ def load_demo_shop(repos: Repositories, clock: Clock, shop_timezone: str) -> Dem
             customer_id=ids[o["customer"]],
             status=OrderStatus(o["status"]),
             placed_at=datetime.fromisoformat(o["placed_at"]).replace(tzinfo=tz),
-            currency="GBP",
+            currency=currency,
             items=[NewOrderItem(**item) for item in o["items"]],
             now=now,
         )

@@ -36,7 +36,12 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
     app = request.app[PTB_APP]
-    update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
+    update = None
+    if isinstance(data, dict) and isinstance(data.get("update_id"), int):
+        try:
+            update = Update.de_json(data, app.bot)
+        except (KeyError, TypeError, ValueError):
+            update = None
     if update is None:
         return web.json_response({"ok": False, "error": "not an update"}, status=400)
     await app.update_queue.put(update)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import (
     CallbackQuery,
@@ -13,6 +16,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import filters
 
 from bot.models import Customer, TelegramIdentity
@@ -39,23 +43,66 @@ def lang_of(context: CareContext) -> str:
     return deps(context).services.customers.language_of(state.customer if state else None)
 
 
+def local_zone(context: CareContext) -> ZoneInfo:
+    """The customer's timezone if they chose one, else the shop's."""
+    state = context.user_data
+    chosen = state.customer.timezone if state and state.customer else None
+    return ZoneInfo(chosen or deps(context).config.shop.timezone)
+
+
 def label(context: CareContext, key: T, **values: Any) -> str:
     return deps(context).texts.render(key, lang_of(context), **values)
 
 
-def fit(text: str) -> str:
-    """Never exceed Telegram's message limit (a long FAQ answer or order is cut, not lost)."""
-    return text if len(text) <= TELEGRAM_TEXT_LIMIT else text[: TELEGRAM_TEXT_LIMIT - 1] + "…"
+def fit(html_text: str) -> tuple[str, ParseMode | None]:
+    """The text and parse mode to send within Telegram's limit.
+
+    Telegram counts the text after HTML parsing, in UTF-16 code units. Within the limit the
+    HTML goes as it is; beyond it the message is sent as plain text, cut with an ellipsis,
+    so a cut never lands inside a tag or an entity.
+    """
+    visible = html.unescape(_TAG.sub("", html_text))
+    if _utf16_len(visible) <= TELEGRAM_TEXT_LIMIT:
+        return html_text, ParseMode.HTML
+    cut = visible
+    while _utf16_len(cut) > TELEGRAM_TEXT_LIMIT - 1:
+        cut = cut[: len(cut) - max(1, (_utf16_len(cut) - TELEGRAM_TEXT_LIMIT + 1) // 2)]
+    return cut + "…", None
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def addressed_to_us(message: Message | None, bot_username: str | None) -> bool:
+    """A group message is ours only if it is a command without @name, or with ours."""
+    if message is None or not message.text or not message.text.startswith("/"):
+        return False
+    command = message.text.split()[0]
+    target = command.partition("@")[2]
+    return not target or target.lower() == (bot_username or "").lower()
 
 
 async def send(
-    context: CareContext, chat_id: int, key: T, *, markup: Markup = None, **values: Any
+    context: CareContext,
+    chat_id: int,
+    key: T,
+    *,
+    markup: Markup = None,
+    log: bool = True,
+    **values: Any,
 ) -> Message:
+    """Render ``key`` in the customer's language, send it, and log it (unless storage is down)."""
     d = deps(context)
-    text = fit(d.texts.render(key, lang_of(context), **values))
+    text, parse_mode = fit(d.texts.render(key, lang_of(context), **values))
     message = await context.bot.send_message(
-        chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+        chat_id, text, parse_mode=parse_mode, reply_markup=markup
     )
+    if not log:
+        return message
     customer = context.user_data.customer if context.user_data else None
     d.log.record_outgoing(
         chat_id=chat_id,
@@ -80,9 +127,9 @@ async def edit(
 ) -> None:
     """Replace the text of the message a button was pressed on (keeps the chat tidy)."""
     d = deps(context)
-    text = fit(d.texts.render(key, lang_of(context), **values))
+    text, parse_mode = fit(d.texts.render(key, lang_of(context), **values))
     inline_markup = markup if isinstance(markup, InlineKeyboardMarkup) else None
-    await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=inline_markup)
+    await query.edit_message_text(text, parse_mode=parse_mode, reply_markup=inline_markup)
     customer = context.user_data.customer if context.user_data else None
     message = query.message
     d.log.record_outgoing(
@@ -93,6 +140,15 @@ async def edit(
         text=text,
         now=d.clock.now(),
     )
+
+
+async def clear_buttons(query: CallbackQuery) -> None:
+    """Take the buttons off a message; a second tap (already cleared) is not an error."""
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
 
 
 def inline_keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
@@ -112,10 +168,6 @@ def main_menu(texts: Texts, lang: str) -> ReplyKeyboardMarkup:
 def menu_labels(texts: Texts) -> dict[str, T]:
     """Every language's menu label mapped to its key, to recognise reply-keyboard presses."""
     return {label: key for key in MENU_BUTTONS for label in texts.all_languages(key).values()}
-
-
-def offer_person(context: CareContext, reason: str) -> InlineKeyboardMarkup:
-    return inline_keyboard([[(label(context, T.BTN_PERSON), f"person:{reason}")]])
 
 
 def identity(update: Update) -> TelegramIdentity:

@@ -49,7 +49,6 @@ class ChatState:
     def __init__(self) -> None:
         self.customer: Customer | None = None
         self.awaiting: Awaiting = None
-        self.last_question: str | None = None
 
 
 CareContext = CallbackContext[ExtBot[None], ChatState, dict[object, object], BotData]

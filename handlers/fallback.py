@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.texts import T
 from handlers.common import PRIVATE_MESSAGES, deps, reply
@@ -32,8 +32,16 @@ async def group_command(update: Update, context: CareContext) -> None:
     await reply(update, context, T.GROUP_PRIVATE_ONLY, bot_username=context.bot.username)
 
 
+async def stale_button(update: Update, context: CareContext) -> None:
+    """A button no handler knows (old or forged): answer it so the spinner stops."""
+    if update.callback_query:
+        await update.callback_query.answer()
+
+
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(MessageHandler(PRIVATE_MESSAGES & filters.COMMAND, unknown_command))
-    app.add_handler(MessageHandler(PRIVATE_MESSAGES & ~filters.TEXT, unsupported_media))
+    media = PRIVATE_MESSAGES & ~filters.TEXT & ~filters.StatusUpdate.ALL
+    app.add_handler(MessageHandler(media, unsupported_media))
+    app.add_handler(CallbackQueryHandler(stale_button))
     groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.COMMAND
     app.add_handler(MessageHandler(groups, group_command))

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.texts import T
-from handlers.common import PRIVATE_MESSAGES, customer_of, deps, inline_keyboard, label, reply
+from handlers.common import (
+    PRIVATE_MESSAGES,
+    customer_of,
+    deps,
+    inline_keyboard,
+    label,
+    local_zone,
+    reply,
+)
 from handlers.context import CareContext
 
 ORDER = re.compile(r"^order:(\d{1,12})$")
@@ -27,6 +36,8 @@ async def my_orders(update: Update, context: CareContext) -> None:
     if not orders:
         await reply(update, context, T.ORDERS_NONE)
         return
+    zone = local_zone(context)
+    orders = [replace(o, placed_at=o.placed_at.astimezone(zone)) for o in orders]
     buttons = inline_keyboard(
         [[(label(context, T.BTN_ORDER, order=o), f"order:{o.id}")] for o in orders]
     )
@@ -47,6 +58,7 @@ async def order_detail(update: Update, context: CareContext) -> None:
         await query.answer(label(context, T.ORDER_NOT_FOUND), show_alert=True)
         return
     await query.answer()
+    order = replace(order, placed_at=order.placed_at.astimezone(local_zone(context)))
     items = order.items[:MAX_ITEMS_SHOWN]
     await reply(
         update,

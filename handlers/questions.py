@@ -1,4 +1,8 @@
-"""Free-text questions answered from the FAQ, "did this help?", complaints and handoffs."""
+"""Free-text questions answered from the FAQ, "did this help?", complaints and handoffs.
+
+Buttons carry the id of the customer's question message, so "Talk to a person" under an
+answer hands over that question, looked up in the customer's own chat log.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,25 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.texts import T
 from handlers.common import (
     PRIVATE_MESSAGES,
+    chat_id_of,
+    clear_buttons,
     customer_of,
     deps,
     inline_keyboard,
     label,
-    offer_person,
+    local_zone,
     reply,
     state_of,
 )
 from handlers.context import CareContext
 from handlers.settings import timezone_typed
 
-FAQ_FEEDBACK = re.compile(r"^faq:(\d{1,9}):([yn])$")
-PERSON = re.compile(r"^person:(no_match|not_helpful|menu)$")
+FAQ_FEEDBACK = re.compile(r"^faq:(\d{1,9}):([yn]):(\d{1,10})$")
+PERSON = re.compile(r"^person:(no_match|not_helpful):(\d{1,10})$")
+
+
+def person_button(context: CareContext, reason: str, question_id: int) -> Any:
+    return inline_keyboard([[(label(context, T.BTN_PERSON), f"person:{reason}:{question_id}")]])
 
 
 async def on_text(update: Update, context: CareContext) -> None:
@@ -39,19 +49,20 @@ async def on_text(update: Update, context: CareContext) -> None:
 
 async def answer_question(update: Update, context: CareContext) -> None:
     """Answer from the FAQ with "Did this help?", or offer a person when nothing fits."""
-    d, customer, state = deps(context), customer_of(context), state_of(context)
-    question = update.effective_message.text if update.effective_message else ""
-    state.last_question = question
-    match = d.services.faq.best_answer(question or "", d.services.customers.language_of(customer))
+    d, customer, message = deps(context), customer_of(context), update.effective_message
+    assert message is not None
+    language = d.services.customers.language_of(customer)
+    match = d.services.faq.best_answer(message.text or "", language)
     if match is None:
-        await reply(update, context, T.FAQ_NO_MATCH, markup=offer_person(context, "no_match"))
+        markup = person_button(context, "no_match", message.message_id)
+        await reply(update, context, T.FAQ_NO_MATCH, markup=markup)
         return
-    entry = match.entry
+    entry, question_id = match.entry, message.message_id
     feedback = inline_keyboard(
         [
             [
-                (label(context, T.BTN_HELPED_YES), f"faq:{entry.id}:y"),
-                (label(context, T.BTN_HELPED_NO), f"faq:{entry.id}:n"),
+                (label(context, T.BTN_HELPED_YES), f"faq:{entry.id}:y:{question_id}"),
+                (label(context, T.BTN_HELPED_NO), f"faq:{entry.id}:n:{question_id}"),
             ]
         ]
     )
@@ -61,27 +72,30 @@ async def answer_question(update: Update, context: CareContext) -> None:
 
 
 async def faq_feedback(update: Update, context: CareContext) -> None:
-    """Record whether an answer helped; "No" offers a person."""
+    """Record whether an answer helped (once per answer); "No" offers a person."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    d, match = deps(context), FAQ_FEEDBACK.match(query.data)
+    d, match = deps(context), FAQ_FEEDBACK.match(query.data or "")
     entry = d.services.faq.entry(int(match.group(1))) if match else None
     await query.answer()
-    if match is None or entry is None:
+    if match is None or entry is None or query.message is None:
         return
     helpful = match.group(2) == "y"
-    d.services.faq.feedback(customer_of(context), entry, helpful=helpful)
-    await query.edit_message_reply_markup(reply_markup=None)
+    first_vote = d.services.faq.feedback(
+        customer_of(context), entry, helpful=helpful, message_id=query.message.message_id
+    )
+    await clear_buttons(query)
+    if not first_vote:
+        return
     if helpful:
         await reply(update, context, T.FAQ_THANKS)
     else:
-        await reply(update, context, T.FAQ_NOT_HELPFUL, markup=offer_person(context, "not_helpful"))
+        markup = person_button(context, "not_helpful", int(match.group(3)))
+        await reply(update, context, T.FAQ_NOT_HELPFUL, markup=markup)
 
 
 async def ask_prompt(update: Update, context: CareContext) -> None:
     """Menu "Ask a question": invite free text."""
-    state_of(context).awaiting = None
     await reply(update, context, T.ASK_PROMPT)
 
 
@@ -93,22 +107,22 @@ async def complaint_start(update: Update, context: CareContext) -> None:
 
 async def complaint_described(update: Update, context: CareContext) -> None:
     """The customer described their problem: record it for the team."""
-    state = state_of(context)
-    state.awaiting = None
+    state_of(context).awaiting = None
     text = update.effective_message.text if update.effective_message else None
     await hand_off(update, context, "complaint", text)
 
 
 async def person_requested(update: Update, context: CareContext) -> None:
     """/person, the menu button, or "Talk to a person" under an answer."""
-    query = update.callback_query
-    reason = "menu"
+    query, reason, question = update.callback_query, "menu", None
     if query is not None:
         await query.answer()
         match = PERSON.match(query.data or "")
-        reason = match.group(1) if match else "menu"
-        await query.edit_message_reply_markup(reply_markup=None)
-    question = state_of(context).last_question if reason != "menu" else None
+        if match is None:
+            return
+        reason = match.group(1)
+        question = deps(context).log.incoming_text(chat_id_of(update), int(match.group(2)))
+        await clear_buttons(query)
     await hand_off(update, context, reason, question)
 
 
@@ -116,13 +130,15 @@ async def hand_off(update: Update, context: CareContext, reason: str, text: str 
     d = deps(context)
     shop = d.config.shop
     handoff = d.services.handoffs.request(customer_of(context), reason, text)
+    zone = local_zone(context)
     await reply(
         update,
         context,
         T.HANDOFF_RECORDED,
         request_id=handoff.request_id,
         open_now=handoff.open_now,
-        next_opening=handoff.next_opening,
+        next_opening=handoff.next_opening.astimezone(zone) if handoff.next_opening else None,
+        local_timezone=zone.key,
         hours=shop.support_hours.summary(),
         timezone=shop.timezone,
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from handlers.common import deps, identity
-from handlers.context import CareContext, ChatState
+from bot.texts import T
+from handlers.common import addressed_to_us, deps, identity, send
+from handlers.context import CareContext
 
 RECORD_GROUP = -1
+logger = logging.getLogger("carebot.record")
 
 
 def message_kind(message: Message) -> str:
@@ -48,29 +53,58 @@ def _payload(update: Update) -> tuple[str, str | None, dict[str, Any] | None, in
 
 
 async def record_incoming(update: Update, context: CareContext) -> None:
-    """Store the update first (so nothing is lost), then let the feature handlers answer."""
+    """Store the update first (so nothing is lost), then let the feature handlers answer.
+
+    If it cannot be stored, the customer is asked to send it again and nothing else runs:
+    answering a message we did not keep would hide the loss.
+    """
+    state = context.user_data
+    if state is not None:
+        state.customer = None  # never carry a customer over from an earlier update
     chat, user = update.effective_chat, update.effective_user
-    if context.user_data is not None:
-        context.user_data.customer = None  # never carry a customer over from an earlier update
-    if chat is None or user is None or chat.type != ChatType.PRIVATE or user.is_bot:
-        return  # group chats and channels are handled (or ignored) by the fallback handlers
+    if chat is None or user is None or user.is_bot:
+        await _answer_orphan_callback(update)
+        raise ApplicationHandlerStop  # inline-mode callbacks, channel posts: not ours to answer
+    private = chat.type == ChatType.PRIVATE
+    if not private and not addressed_to_us(update.message, context.bot.username):
+        raise ApplicationHandlerStop  # group chatter, or commands meant for another bot
     d = deps(context)
-    customer = d.services.customers.seen(identity(update), chat.id)
-    state = context.user_data if context.user_data is not None else ChatState()
-    state.customer = customer
-    kind, text, details, message_id = _payload(update)
-    stored = d.log.record_incoming(
-        update_id=update.update_id,
-        chat_id=chat.id,
-        customer_id=customer.id,
-        kind=kind,
-        telegram_message_id=message_id,
-        text=text,
-        payload=details,
-        now=d.clock.now(),
-    )
+    try:
+        customer = d.services.customers.seen(identity(update), chat.id) if private else None
+        kind, text, details, message_id = _payload(update)
+        stored = d.log.record_incoming(
+            update_id=update.update_id,
+            chat_id=chat.id,
+            customer_id=customer.id if customer else None,
+            kind=kind,
+            telegram_message_id=message_id,
+            text=text,
+            payload=details,
+            now=d.clock.now(),
+        )
+    except Exception:
+        logger.exception("update %s could not be stored", update.update_id)
+        await _apologise_not_stored(update, context, chat.id)
+        raise ApplicationHandlerStop from None
     if not stored:
         raise ApplicationHandlerStop  # Telegram re-delivered an update we already answered
+    if state is not None:
+        state.customer = customer
+        if kind == "command":
+            state.awaiting = None  # a command always leaves a half-finished step
+
+
+async def _answer_orphan_callback(update: Update) -> None:
+    if update.callback_query:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer()
+
+
+async def _apologise_not_stored(update: Update, context: CareContext, chat_id: int) -> None:
+    with contextlib.suppress(Exception):  # storage or Telegram down: the log line is what's left
+        if update.callback_query:
+            await update.callback_query.answer()
+        await send(context, chat_id, T.ERROR_NOT_STORED, log=False)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -14,6 +14,7 @@ from bot.services import COMMON_TIMEZONES
 from bot.texts import T
 from handlers.common import (
     PRIVATE_MESSAGES,
+    clear_buttons,
     customer_of,
     deps,
     edit,
@@ -78,7 +79,7 @@ async def setting_chosen(update: Update, context: CareContext) -> None:
         await edit(query, context, T.TIMEZONE_PROMPT, markup=inline_keyboard(rows), current=current)
     elif choice == "tzother":
         state_of(context).awaiting = "timezone"
-        await query.edit_message_reply_markup(reply_markup=None)
+        await clear_buttons(query)
     elif choice == "rem":
         d.services.customers.set_reminders(customer, enabled=customer.reminders_opt_out)
         _refresh_customer(context)
@@ -96,7 +97,7 @@ async def language_chosen(update: Update, context: CareContext) -> None:
     if not match or not d.services.customers.set_language(customer_of(context), match.group(1)):
         return
     _refresh_customer(context)
-    await query.edit_message_reply_markup(reply_markup=None)
+    await clear_buttons(query)
     await reply(
         update,
         context,
@@ -113,7 +114,7 @@ async def timezone_chosen(update: Update, context: CareContext) -> None:
     await query.answer()
     match = TIMEZONE.match(query.data or "")
     if match and int(match.group(1)) < len(COMMON_TIMEZONES):
-        await query.edit_message_reply_markup(reply_markup=None)
+        await clear_buttons(query)
         await _apply_timezone(update, context, COMMON_TIMEZONES[int(match.group(1))])
 
 

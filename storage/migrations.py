@@ -117,7 +117,9 @@ def m001_core(db: Database) -> None:
             customer_id INTEGER NOT NULL REFERENCES customers(id),
             faq_slug TEXT NOT NULL,
             helpful INTEGER NOT NULL,
-            created_at TEXT NOT NULL
+            telegram_message_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (customer_id, telegram_message_id)
         );
 
         CREATE TABLE link_tokens (

@@ -158,9 +158,18 @@ class CustomerRepository:
         with self.db.atomic():
             stub = _one(
                 self.db,
-                "SELECT id FROM customers WHERE telegram_user_id = ? AND id != ?",
+                """SELECT id FROM customers
+                   WHERE telegram_user_id = ? AND id != ? AND external_id IS NULL""",
                 [who.user_id, customer_id],
             )
+            if (
+                stub is None
+                and self.db.execute(
+                    "SELECT 1 FROM customers WHERE telegram_user_id = ? AND id != ?",
+                    [who.user_id, customer_id],
+                ).fetchone()
+            ):
+                raise ValueError("that Telegram user is bound to another shop customer")
             if stub:
                 stub_row = _one(
                     self.db,
@@ -421,15 +430,17 @@ class FaqRepository:
         row = _one(self.db, "SELECT * FROM faq_entries WHERE id = ?", [entry_id])
         return _faq(row) if row else None
 
-    def record_feedback(self, customer_id: int, slug: str, helpful: bool, now: datetime) -> None:
-        self.db.table("faq_feedback").insert(
-            {
-                "customer_id": customer_id,
-                "faq_slug": slug,
-                "helpful": int(helpful),
-                "created_at": to_iso(now),
-            }
+    def record_feedback(
+        self, customer_id: int, slug: str, helpful: bool, message_id: int | None, now: datetime
+    ) -> bool:
+        """One vote per answer message; False when this answer was already rated."""
+        cursor = self.db.execute(
+            """INSERT INTO faq_feedback (customer_id, faq_slug, helpful, telegram_message_id,
+                                         created_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [customer_id, slug, int(helpful), message_id, to_iso(now)],
         )
+        return cursor.rowcount == 1
 
     def count(self) -> int:
         return self.db.table("faq_entries").count
@@ -508,6 +519,16 @@ class MessageLog:
         )
         return list(reversed([LoggedMessage(**r) for r in rows]))
 
+    def incoming_text(self, chat_id: int, telegram_message_id: int) -> str | None:
+        """What the customer wrote in a message of this chat (None if unknown)."""
+        row = _one(
+            self.db,
+            """SELECT text FROM messages WHERE chat_id = ? AND telegram_message_id = ?
+               AND direction = 'in' ORDER BY id LIMIT 1""",
+            [chat_id, telegram_message_id],
+        )
+        return row["text"] if row else None
+
     def for_chat(self, chat_id: int) -> Iterator[LoggedMessage]:
         for r in self.db.query(
             """SELECT direction, kind, text, telegram_message_id, customer_id FROM messages
@@ -550,14 +571,23 @@ class LinkTokenRepository:
             used_by_telegram_user_id=row["used_by_telegram_user_id"],
         )
 
-    def claim(self, token_hash: str, telegram_user_id: int, now: datetime) -> bool:
-        """Mark the token used; False if someone used it first (single use, race-free)."""
-        cursor = self.db.execute(
-            """UPDATE link_tokens SET used_at = ?, used_by_telegram_user_id = ?
-               WHERE token_hash = ? AND used_at IS NULL""",
-            [to_iso(now), telegram_user_id, token_hash],
-        )
-        return cursor.rowcount == 1
+    def claim_and_bind(
+        self, token_hash: str, customer_id: int, who: TelegramIdentity, chat_id: int, now: datetime
+    ) -> bool:
+        """Use the token and bind the customer in one transaction; False if it was used first.
+
+        Single use and race-free: a failed bind leaves the token unused.
+        """
+        with self.db.atomic():
+            cursor = self.db.execute(
+                """UPDATE link_tokens SET used_at = ?, used_by_telegram_user_id = ?
+                   WHERE token_hash = ? AND used_at IS NULL""",
+                [to_iso(now), who.user_id, token_hash],
+            )
+            if cursor.rowcount != 1:
+                return False
+            CustomerRepository(self.db).bind_telegram(customer_id, who, chat_id, now)
+        return True
 
     def purge_expired(self, now: datetime) -> int:
         cursor = self.db.execute(
@@ -579,6 +609,17 @@ class HandoffRepository:
             [customer_id],
         )
         if existing:
+            # One open request per customer: later words are added to it, never dropped, and
+            # a complaint outranks a plain "talk to a person".
+            self.db.execute(
+                """UPDATE handoff_requests SET
+                     question = CASE WHEN :q IS NULL THEN question
+                                     WHEN question IS NULL THEN :q
+                                     ELSE question || char(10) || :q END,
+                     reason = CASE WHEN :reason = 'complaint' THEN :reason ELSE reason END
+                   WHERE id = :id""",
+                {"q": question, "reason": reason, "id": existing["id"]},
+            )
             return int(existing["id"])
         table = self.db.table("handoff_requests").insert(
             {

@@ -141,3 +141,41 @@ def test_commands_have_help(command: str) -> None:
     code, out, _ = run(command, "--help")
     assert code == 0
     assert "Usage:" in out
+
+
+def test_unreachable_bot_api_is_one_line_without_the_token(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    token = "123456:SECRET-TOKEN-VALUE"
+    path = write_config(
+        tmp_path, f'token = "{token}"\nbase_url = "http://127.0.0.1:{closed_port}/bot"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "carebot", "--config", str(path), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "[telegram] cannot reach the Bot API" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert token not in result.stderr + result.stdout
+    assert "SECRET-TOKEN" not in result.stderr + result.stdout
+
+
+def test_a_rejected_token_is_named_without_echoing_it(tmp_path: Path) -> None:
+    from telegram.error import InvalidToken
+
+    from bot.config import load_config
+    from carebot.cli import telegram_failure
+
+    config = load_config(write_config(tmp_path), env={})
+    line = telegram_failure(config, InvalidToken("The token `123:abc` was rejected by the server."))
+    assert line.endswith("[telegram] token was rejected by the Bot API (check it with @BotFather)")
+    assert "123:abc" not in line

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.texts import BOT_COMMANDS
 from carebot.runtime import services_over
 from carebot.sandbox import SandboxUser
-from tests.e2e.conftest import ANN, NEWCOMER, STRANGER, WEI, Chat, text_of
+from tests.e2e.conftest import ANN, NEWCOMER, START, STRANGER, WEI, Chat, text_of
 
 
 async def test_start_in_english_greets_by_name_with_the_menu(chat: Chat) -> None:
@@ -74,8 +74,11 @@ async def test_not_helpful_offers_a_person_and_records_the_request(chat: Chat) -
 async def test_faq_miss_offers_a_person(chat: Chat) -> None:
     [miss] = await chat.say(ANN, "do you sell quantum flux capacitors")
     assert "could not find an answer" in miss["plain_text"]
-    [button] = miss["reply_markup"]["inline_keyboard"][0]
-    assert button["callback_data"] == "person:no_match"
+    await chat.say(ANN, "how long does delivery take")  # another question in between
+    [recorded] = await chat.press(ANN, miss, "Talk to a person")
+    assert "passed this to our team" in recorded["plain_text"]
+    [row] = chat.care.db.query("SELECT reason, question FROM handoff_requests")
+    assert row == {"reason": "no_match", "question": "do you sell quantum flux capacitors"}
 
 
 async def test_my_orders_lists_orders_and_shows_details(chat: Chat) -> None:
@@ -187,7 +190,9 @@ async def test_edited_message_is_stored_but_not_answered_twice(chat: Chat) -> No
     assert kinds[-1] == "edited_text"
 
 
-async def test_group_chat_is_asked_to_write_privately_and_stores_nothing(chat: Chat) -> None:
+async def test_group_chat_is_asked_to_write_privately_and_chatter_is_not_stored(
+    chat: Chat,
+) -> None:
     group = -1009876543210
     chat.sandbox.add_group(group, "Gift fans")
     after = chat.sandbox.seq
@@ -197,9 +202,10 @@ async def test_group_chat_is_asked_to_write_privately_and_stores_nothing(chat: C
     sent = [e.message for e in chat.sandbox.events_after(after, chat_id=group) if e.message]
     assert len(sent) == 1
     assert "private chat" in sent[0]["plain_text"]
-    assert (
-        chat.care.db.table("messages").count_where("chat_id = ? AND direction = 'in'", [group]) == 0
+    stored = chat.care.db.query(
+        "SELECT kind, text FROM messages WHERE chat_id = ? AND direction = 'in'", [group]
     )
+    assert list(stored) == [{"kind": "command", "text": "/start"}]  # the chatter is not kept
 
 
 async def test_every_incoming_message_is_stored_before_its_answer(chat: Chat) -> None:
@@ -215,8 +221,8 @@ async def test_a_telegram_failure_gets_an_apology_not_a_traceback(chat: Chat) ->
     chat.sandbox.set_fault("500", methods="sendMessage", count=1)
     replies = await chat.say(ANN, "/help")
     assert [m["plain_text"] for m in replies] == [
-        "Sorry, something went wrong on our side. Your message is saved and our team has been "
-        "told. Please try again in a moment."
+        "Sorry, something went wrong on our side. Your message is saved; please try again in a "
+        "moment."
     ]
     assert chat.care.db.table("messages").count_where("direction = 'in' AND text = '/help'") == 1
 
@@ -243,3 +249,83 @@ async def test_a_403_while_answering_flags_the_customer_without_an_apology(chat:
     assert customer is not None
     assert customer.blocked
     assert len(chat.sandbox.calls("sendMessage")) == 1  # no apology sent into a blocked chat
+
+
+async def test_a_double_tap_is_harmless(chat: Chat) -> None:
+    [answer] = await chat.say(ANN, "how much is shipping")
+    button = answer["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    after = chat.sandbox.seq
+    chat.sandbox.press_button(ANN, answer["message_id"], button)
+    chat.sandbox.press_button(ANN, answer["message_id"], button, force=True)
+    replies = await chat.replies(ANN, after)
+    assert [m["plain_text"] for m in replies] == ["Glad I could help! Anything else, just ask."]
+    assert chat.care.db.table("faq_feedback").count == 1
+
+
+async def test_a_complaint_is_added_to_an_open_request_not_lost(chat: Chat) -> None:
+    await chat.say(ANN, "/person")
+    await chat.say(ANN, "⚠️ Complaint")
+    [recorded] = await chat.say(ANN, "My parcel arrived broken, order 545017")
+    assert "request #1" in recorded["plain_text"]
+    [row] = chat.care.db.query("SELECT reason, question FROM handoff_requests")
+    assert row == {"reason": "complaint", "question": "My parcel arrived broken, order 545017"}
+
+
+async def test_a_command_leaves_a_half_finished_step(chat: Chat) -> None:
+    await chat.say(ANN, "⚠️ Complaint")
+    await chat.say(ANN, "/start")
+    [answer] = await chat.say(ANN, "How long does delivery take?")
+    assert "Did this help?" in answer["plain_text"]
+    assert chat.care.db.table("handoff_requests").count == 0
+
+
+async def test_order_dates_are_in_the_customers_timezone(chat: Chat) -> None:
+    customer = chat.care.repos.customers.by_telegram_user(ANN.id)
+    assert customer is not None
+    chat.care.repos.customers.update_settings(customer.id, START, timezone="Asia/Shanghai")
+    # order 545017 was placed 2011-02-25 15:xx London time: still the 25th in Shanghai (UTC+8)
+    # but order 521354 at 2010-09-03 ... let the listing speak for the zone:
+    [listing] = await chat.say(ANN, "/orders")
+    orders = chat.care.repos.orders.recent_for_customer(customer.id, 5)
+    from zoneinfo import ZoneInfo
+
+    for order in orders:
+        local = order.placed_at.astimezone(ZoneInfo("Asia/Shanghai"))
+        assert f"#{order.external_id} · {local:%d %b %Y}" in listing["plain_text"]
+
+
+async def test_storage_failure_asks_to_resend_and_does_not_answer(chat: Chat) -> None:
+    chat.care.db.execute("PRAGMA query_only = ON")  # every write now fails
+    replies = await chat.say(ANN, "how much is shipping")
+    chat.care.db.execute("PRAGMA query_only = OFF")
+    assert [m["plain_text"] for m in replies] == [
+        "Sorry, I could not receive that message just now. Please send it again in a minute."
+    ]
+
+
+async def test_unknown_buttons_are_answered(chat: Chat) -> None:
+    [welcome] = await chat.say(ANN, "/start")
+    query_id = chat.sandbox.press_button(ANN, welcome["message_id"], "bogus:1", force=True)
+    await chat.sandbox.wait_idle(quiet=0.15)
+    assert chat.sandbox.callback_answer(query_id) is not None
+
+
+async def test_group_commands_for_other_bots_are_ignored(chat: Chat) -> None:
+    group = -1005550001111
+    chat.sandbox.add_group(group, "Gift fans")
+    after = chat.sandbox.seq
+    chat.sandbox.send_text(ANN, "/start@some_other_bot", chat_id=group)
+    await chat.sandbox.wait_idle(quiet=0.15)
+    assert chat.sandbox.events_after(after, chat_id=group) == []
+
+
+async def test_a_long_answer_with_ampersands_is_sent_whole(chat: Chat) -> None:
+    from bot.models import FaqEntry
+
+    answer = "Tea & biscuits " * 230  # 3,450 characters, 4,600 once & is escaped
+    chat.care.repos.faq.upsert(
+        [FaqEntry(0, "tea", "en", "Do you sell tea?", answer.strip(), "tea biscuits")], START
+    )
+    [reply] = await chat.say(ANN, "tea and biscuits?")
+    assert reply["plain_text"].endswith("Did this help?")
+    assert "Tea & biscuits" in reply["plain_text"]

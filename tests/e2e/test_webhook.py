@@ -14,7 +14,7 @@ from bot.clock import FixedClock
 from tests.conftest import make_config
 from tests.e2e.conftest import ANN, Chat, start_chat
 
-SECRET = "s3cret-token_value"
+SECRET = "s3cret-token_value-0123456789abcdef"
 
 
 def free_port() -> int:

@@ -135,8 +135,9 @@ def test_faq_search_uses_the_index_and_updates_by_slug(
 def test_link_tokens_are_single_use(repos: Repositories, clock: FixedClock) -> None:
     ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
     repos.link_tokens.create("h", ann, clock.now(), clock.now() + timedelta(hours=1))
-    assert repos.link_tokens.claim("h", 1001, clock.now())
-    assert not repos.link_tokens.claim("h", 1002, clock.now())
+    assert repos.link_tokens.claim_and_bind("h", ann, ANN, 1001, clock.now())
+    bob = TelegramIdentity(1002, "Bob")
+    assert not repos.link_tokens.claim_and_bind("h", ann, bob, 1002, clock.now())
     repos.link_tokens.create("old", ann, clock.now(), clock.now() - timedelta(hours=1))
     assert repos.link_tokens.purge_expired(clock.now()) == 1
 

@@ -86,3 +86,23 @@ def test_timezone_names_are_validated(services: Services) -> None:
     assert services.customers.set_timezone(customer, "asia/shanghai") == "Asia/Shanghai"
     assert services.customers.set_timezone(customer, "Mars/Base") is None
     assert services.customers.reload(customer).timezone == "Asia/Shanghai"
+
+
+def test_a_second_shop_link_never_deletes_or_swaps_the_first_account(
+    services: Services, repos: Repositories, clock: FixedClock
+) -> None:
+    ann_id = repos.customers.create_shop_customer("12361", first_name="Ann", now=clock.now())
+    claire_id = repos.customers.create_shop_customer("12651", first_name="Claire", now=clock.now())
+    ann_link, _ = services.links.issue(ann_id)
+    claire_link, _ = services.links.issue(claire_id)
+    assert services.links.redeem(ann_link, ANN, 1001).outcome == LinkOutcome.LINKED
+    result = services.links.redeem(claire_link, ANN, 1001)
+    assert result.outcome == LinkOutcome.TELEGRAM_IN_USE
+    assert result.customer is None
+    assert repos.customers.by_external_id("12361") is not None
+    claire = repos.customers.get(claire_id)
+    assert claire is not None
+    assert claire.telegram_user_id is None
+    # the refused link was not used up: Claire's own Telegram account can still use it
+    claire_tg = TelegramIdentity(2002, "Claire")
+    assert services.links.redeem(claire_link, claire_tg, 2002).outcome == LinkOutcome.LINKED

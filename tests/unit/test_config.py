@@ -77,6 +77,11 @@ def test_environment_overrides_secrets(tmp_path: Path) -> None:
             "[telegram] webhook_secret must be",
         ),
         ("[nonsense]\nx = 1", "unknown section [nonsense]"),
+        ("[telegram]\nmode = 'webhook'\nwebhook_url = 'http://shop.example/hook'", "https://"),
+        (
+            "[telegram]\nmode = 'webhook'\nwebhook_url = 'https://x/y'\nwebhook_secret = 'short'",
+            "webhook_secret must be 32-256 characters",
+        ),
     ],
 )
 def test_mistakes_name_the_key_and_file(tmp_path: Path, extra: str, message: str) -> None:
@@ -92,6 +97,23 @@ def test_mistakes_name_the_key_and_file(tmp_path: Path, extra: str, message: str
     assert message in line
     assert str(path) in line
     assert "\n" not in line
+
+
+def test_environment_mistakes_name_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(ConfigError, match=r"CAREBOT_WEB_PORT \(for \[web\] port\) must be a whole"):
+        load_config(path, env={"CAREBOT_WEB_PORT": "abc"})
+    with pytest.raises(ConfigError, match=r"CAREBOT_WEB_ENABLED .* must be true or false"):
+        load_config(path, env={"CAREBOT_WEB_ENABLED": "ture"})
+    with pytest.raises(ConfigError, match="unknown environment variable CAREBOT_TELEGRAM_TOKN"):
+        load_config(path, env={"CAREBOT_TELEGRAM_TOKN": "x"})
+    assert load_config(path, env={"CAREBOT_WEB_ENABLED": "off", "CAREBOT_CONFIG": "x"}).web
+
+
+def test_non_place_timezones_are_refused(tmp_path: Path) -> None:
+    for zone in ("localtime", "Factory"):
+        with pytest.raises(ConfigError, match="IANA zone"):
+            load_config(write(tmp_path, MINIMAL.replace("Europe/London", zone)), env={})
 
 
 def test_missing_required_key(tmp_path: Path) -> None:
@@ -113,3 +135,21 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", env={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[shop\n"), env={})
+
+
+def test_secrets_are_redacted_from_log_lines(tmp_path: Path) -> None:
+    import logging
+
+    from carebot.cli import RedactSecrets
+
+    record = logging.LogRecord(
+        "telegram.Bot",
+        logging.DEBUG,
+        __file__,
+        1,
+        "Set Bot API URL: %s",
+        ("https://x/bot123:ABC",),
+        None,
+    )
+    assert RedactSecrets(["123:ABC", ""]).filter(record)
+    assert record.getMessage() == "Set Bot API URL: https://x/bot[redacted]"

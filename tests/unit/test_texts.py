@@ -40,6 +40,7 @@ SAMPLE: dict[str, Any] = {
     "next_opening": datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
     "hours": [("mon", "09:00-18:00"), ("sat", "10:00-14:00")],
     "timezone": "Europe/London",
+    "local_timezone": "Asia/Shanghai",
     "contact": "help@example.com",
     "orders": [ORDER],
     "order": ORDER,
