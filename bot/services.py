@@ -91,6 +91,8 @@ class FaqService:
             return None
         # rank order from the index breaks ties between equally covering entries
         best = max(good, key=lambda m: m.coverage)
+        if best.entry.lang == language:
+            return best
         translated = self.store.get(best.entry.slug, language)
         return FaqMatch(translated or best.entry, best.coverage)
 

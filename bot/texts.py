@@ -113,6 +113,12 @@ def _environment() -> Environment:
     return env
 
 
+@cache
+def _render_fixed(key: T, lang: str) -> str:
+    """Texts without variables (button labels, most prompts) are rendered once per language."""
+    return _environment().get_template(f"{lang}/{key.value}").render().strip()
+
+
 class Texts:
     """Renders message templates in a language, falling back to the shop default."""
 
@@ -123,6 +129,8 @@ class Texts:
         return requested if requested in SUPPORTED_LANGUAGES else self.default_language
 
     def render(self, key: T, lang: str | None, **context: Any) -> str:
+        if not context:
+            return _render_fixed(key, self.language(lang))
         template = _environment().get_template(f"{self.language(lang)}/{key.value}")
         return template.render(**context).strip()
 

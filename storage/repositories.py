@@ -44,7 +44,10 @@ def _customer(row: dict[str, Any]) -> Customer:
 
 
 def _one(db: Database, sql: str, params: Sequence[Any] | dict[str, Any]) -> dict[str, Any] | None:
-    return next(iter(db.query(sql, params)), None)
+    """The first row of a read, as a dict (plain cursor: reads need no savepoint)."""
+    cursor = db.conn.execute(sql, params)
+    row = cursor.fetchone()
+    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
 
 
 class CustomerRepository:
@@ -81,7 +84,8 @@ class CustomerRepository:
         ``language`` only applies to a new customer; a chosen language is never overwritten.
         """
         stamp = to_iso(now)
-        self.db.execute(
+        outer_transaction = self.db.conn.in_transaction
+        cursor = self.db.conn.execute(
             """
             INSERT INTO customers (telegram_user_id, telegram_chat_id, first_name, last_name,
                                    username, language, created_at, updated_at, last_seen_at)
@@ -95,7 +99,8 @@ class CustomerRepository:
                 username = excluded.username,
                 blocked = 0,
                 last_seen_at = excluded.last_seen_at
-            """,
+            RETURNING """
+            + _CUSTOMER_COLUMNS,
             {
                 "uid": who.user_id,
                 "chat": chat_id,
@@ -106,9 +111,11 @@ class CustomerRepository:
                 "now": stamp,
             },
         )
-        customer = self.by_telegram_user(who.user_id)
-        assert customer is not None
-        return customer
+        # one statement instead of upsert-then-read: this runs for every incoming update
+        row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+        if not outer_transaction:
+            self.db.conn.commit()
+        return _customer(row)
 
     def create_shop_customer(
         self,
