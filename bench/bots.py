@@ -25,8 +25,8 @@ from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, MessageHandler, filters
 
 from bot.clock import SystemClock
-from bot.config import Config, TelegramConfig, config_from_dict
-from carebot.loading import load_demo_shop
+from bot.config import Config, TelegramConfig
+from carebot.loading import demo_config, load_demo_shop
 from carebot.runtime import POLL_TIMEOUT_SECONDS, build_application
 from carebot.sandbox import BotApiSandbox
 
@@ -59,19 +59,8 @@ def describe_limiter(mode: LimiterMode, max_retries: int) -> str:
 
 
 def bench_config(directory: Path) -> Config:
-    """A carebot config like the tests' ``make_config``: polling, SQLite in ``directory``."""
-    return config_from_dict(
-        {
-            "database": {"path": str(directory / "carebot.db")},
-            "shop": {
-                "name": "Demo Gifts",
-                "timezone": "Europe/London",
-                "contact": "help@demo.example",
-                "support_hours": {"mon": "09:00-18:00", "sat": "10:00-14:00"},
-            },
-        },
-        source=str(directory / "carebot.toml"),
-    )
+    """The demo shop's config, polling, with SQLite in ``directory``."""
+    return demo_config(directory)
 
 
 #: The ``max_retries`` carebot's config gives its AIORateLimiter (the echo bot gets the same).

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.config import Config, config_from_dict
 from bot.faq_file import parse_faq_file
 from bot.models import OrderStatus, TelegramIdentity
 from storage.repositories import NewOrderItem, Repositories
@@ -16,6 +17,23 @@ from storage.repositories import NewOrderItem, Repositories
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_SHOP = DEMO_DIR / "shop.toml"
 DEMO_FAQ = DEMO_DIR / "faq.toml"
+
+
+def demo_config(directory: Path, **telegram: object) -> Config:
+    """A complete config for the demo shop with its database in ``directory`` (tests, bench)."""
+    return config_from_dict(
+        {
+            "database": {"path": str(directory / "carebot.db")},
+            "shop": {
+                "name": "Demo Gifts",
+                "timezone": "Europe/London",
+                "contact": "help@demo.example",
+                "support_hours": {"mon": "09:00-18:00", "sat": "10:00-14:00"},
+            },
+            "telegram": telegram,
+        },
+        source=str(directory / "carebot.toml"),
+    )
 
 
 @dataclass(frozen=True)

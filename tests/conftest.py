@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FixedClock
-from bot.config import Config, config_from_dict
+from bot.config import Config
+from carebot.loading import demo_config
 from storage.database import open_database
 from storage.repositories import Repositories
 
@@ -17,20 +18,7 @@ from storage.repositories import Repositories
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def make_config(tmp_path: Path, **telegram: object) -> Config:
-    return config_from_dict(
-        {
-            "database": {"path": str(tmp_path / "carebot.db")},
-            "shop": {
-                "name": "Demo Gifts",
-                "timezone": "Europe/London",
-                "contact": "help@demo.example",
-                "support_hours": {"mon": "09:00-18:00", "sat": "10:00-14:00"},
-            },
-            "telegram": telegram,
-        },
-        source=str(tmp_path / "carebot.toml"),
-    )
+make_config = demo_config
 
 
 @pytest.fixture
