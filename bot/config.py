@@ -20,6 +20,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.catalog import DEFAULT_CATEGORY, CategoryRules, parse_category_rules
 from bot.hours import WeeklyHours, parse_weekly_hours
 
 SUPPORTED_LANGUAGES = ("en", "zh")
@@ -77,6 +78,26 @@ class LinksConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The signed ingest API (``/api/v1``) that shops call with customers and orders."""
+
+    enabled: bool = False
+    secret: str = ""
+    max_body_bytes: int = 1_048_576
+    max_clock_skew_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    default_category: str = DEFAULT_CATEGORY
+    categories: CategoryRules = field(default_factory=CategoryRules.defaults)
+
+    @property
+    def rules(self) -> CategoryRules:
+        return dataclasses.replace(self.categories, default=self.default_category)
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig
     shop: ShopConfig
@@ -84,6 +105,8 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     staff: StaffConfig = field(default_factory=StaffConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
     source: str = "<defaults>"
 
     @property
@@ -93,7 +116,7 @@ class Config:
 
     @property
     def web_server_needed(self) -> bool:
-        return self.web.enabled or self.telegram.mode == "webhook"
+        return self.web.enabled or self.telegram.mode == "webhook" or self.api.enabled
 
 
 _SECTIONS: dict[str, type] = {
@@ -103,6 +126,8 @@ _SECTIONS: dict[str, type] = {
     "staff": StaffConfig,
     "shop": ShopConfig,
     "links": LinksConfig,
+    "api": ApiConfig,
+    "catalog": CatalogConfig,
 }
 
 
@@ -191,6 +216,13 @@ def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
         return ConfigError(f"{source}: {where} must be {expected}, got {value!r}")
 
     origin = typing.get_origin(hint)
+    if hint is CategoryRules:
+        if not isinstance(value, Mapping):
+            raise fail('a table like { kitchen = ["MUG", "TEA"] }')
+        try:
+            return parse_category_rules(value, DEFAULT_CATEGORY)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {where}: {exc}") from None
     if hint is WeeklyHours:
         if not isinstance(value, Mapping):
             raise fail('a table like { mon = "09:00-18:00" }')
@@ -258,6 +290,13 @@ def _check_cross_field_rules(config: Config) -> None:
             )
     if not 1 <= config.web.port <= 65535 and config.web_server_needed:
         raise ConfigError(f"{source}: [web] port must be between 1 and 65535")
+    if config.api.enabled and len(config.api.secret) < MIN_WEBHOOK_SECRET:
+        raise ConfigError(
+            f"{source}: [api] secret must be at least {MIN_WEBHOOK_SECRET} characters when the "
+            "API is enabled (e.g. `openssl rand -hex 32`; or set CAREBOT_API_SECRET)"
+        )
+    if config.api.max_body_bytes < 1024:
+        raise ConfigError(f"{source}: [api] max_body_bytes must be at least 1024")
     if config.links.token_ttl_hours < 1:
         raise ConfigError(f"{source}: [links] token_ttl_hours must be at least 1")
 

@@ -148,3 +148,51 @@ def m001_core(db: Database) -> None:
         tokenize="porter unicode61 remove_diacritics 2",
         create_triggers=True,
     )
+
+
+@MIGRATIONS()
+def m002_purchase_history(db: Database) -> None:
+    """Returns and fee lines, import runs, customer segments, ingest API replay guard."""
+    db.executescript(
+        """
+        ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'order'
+            CHECK (kind IN ('order', 'return'));
+        ALTER TABLE orders ADD COLUMN source TEXT NOT NULL DEFAULT 'shop';
+        ALTER TABLE order_items ADD COLUMN is_product INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE order_events ADD COLUMN source TEXT NOT NULL DEFAULT 'shop';
+        ALTER TABLE order_events ADD COLUMN notified_at TEXT;
+        ALTER TABLE customers ADD COLUMN order_updates_opt_out INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX orders_by_placed ON orders(placed_at);
+
+        CREATE TABLE import_runs (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            summary TEXT
+        );
+
+        CREATE TABLE customer_stats (
+            customer_id INTEGER PRIMARY KEY REFERENCES customers(id) ON DELETE CASCADE,
+            orders INTEGER NOT NULL,
+            returns INTEGER NOT NULL,
+            spend REAL NOT NULL,
+            first_purchase TEXT,
+            last_purchase TEXT,
+            recency_score INTEGER NOT NULL,
+            frequency_score INTEGER NOT NULL,
+            monetary_score INTEGER NOT NULL,
+            segment TEXT NOT NULL,
+            key_customer INTEGER NOT NULL DEFAULT 0,
+            computed_at TEXT NOT NULL
+        );
+        CREATE INDEX customer_stats_by_segment ON customer_stats(segment);
+
+        CREATE TABLE api_signatures (
+            signature TEXT PRIMARY KEY,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX api_signatures_by_time ON api_signatures(received_at);
+        """
+    )

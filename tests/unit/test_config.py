@@ -153,3 +153,25 @@ def test_secrets_are_redacted_from_log_lines(tmp_path: Path) -> None:
     )
     assert RedactSecrets(["123:ABC", ""]).filter(record)
     assert record.getMessage() == "Set Bot API URL: https://x/bot[redacted]"
+
+
+def test_api_secret_is_required_when_the_api_is_on(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "[api]\nenabled = true\n")
+    with pytest.raises(ConfigError, match=r"\[api\] secret must be at least 32 characters"):
+        load_config(path, env={})
+    config = load_config(path, env={"CAREBOT_API_SECRET": "x" * 32})
+    assert config.web_server_needed
+
+
+def test_category_rules_come_in_order_with_a_default(tmp_path: Path) -> None:
+    text = MINIMAL + '[catalog]\ndefault_category = "misc"\n[catalog.categories]\n'
+    text += 'seasonal = ["CHRISTMAS"]\nkitchen = ["MUG"]\n'
+    rules = load_config(write(tmp_path, text), env={}).catalog.rules
+    assert rules.categorise("CHRISTMAS MUG") == "seasonal"
+    assert rules.categorise("retro spot mug") == "kitchen"
+    assert rules.categorise("PICTURE DOMINOES") == "misc"
+    defaults = load_config(write(tmp_path, MINIMAL), env={}).catalog.rules
+    assert defaults.categorise("PICTURE DOMINOES") == "toys-and-games"
+    bad = MINIMAL + "[catalog.categories]\nkitchen = 'MUG'\n"
+    with pytest.raises(ConfigError, match=r"\[catalog\] categories: kitchen must be a list"):
+        load_config(write(tmp_path, bad), env={})

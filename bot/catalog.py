@@ -1,0 +1,133 @@
+"""Product categories from keyword rules (shops' exports rarely carry a category)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Gift-ware defaults, tried in order: the first category with a keyword in the description
+# wins ("CHRISTMAS MUG" is seasonal before kitchen). Keywords match whole words.
+DEFAULT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("seasonal", ("CHRISTMAS", "XMAS", "EASTER", "HALLOWEEN", "ADVENT", "VALENTINE", "SANTA")),
+    ("cards-and-wrap", ("CARD", "CARDS", "WRAP", "GIFT TAPE", "ENVELOPE", "TISSUE", "RIBBON")),
+    (
+        "kitchen",
+        (
+            "MUG",
+            "MUGS",
+            "TEA",
+            "CAKE",
+            "LUNCH",
+            "BOWL",
+            "PLATE",
+            "CUP",
+            "CUPS",
+            "JAR",
+            "TIN",
+            "TINS",
+            "BAKING",
+            "CUTLERY",
+            "SPOON",
+            "APRON",
+            "NAPKINS",
+            "BOTTLE",
+        ),
+    ),
+    (
+        "home-decor",
+        (
+            "CANDLE",
+            "HOLDER",
+            "LANTERN",
+            "FRAME",
+            "CLOCK",
+            "CUSHION",
+            "DOORMAT",
+            "VASE",
+            "LIGHT",
+            "LIGHTS",
+            "SIGN",
+            "HEART",
+            "MIRROR",
+            "HOOK",
+            "HANGER",
+        ),
+    ),
+    ("bags", ("BAG", "BAGS", "JUMBO", "SHOPPER", "PURSE", "TOTE")),
+    (
+        "stationery",
+        (
+            "PEN",
+            "PENCIL",
+            "PENCILS",
+            "NOTEBOOK",
+            "STICKER",
+            "STICKERS",
+            "ERASER",
+            "CALENDAR",
+            "DIARY",
+            "JOURNAL",
+        ),
+    ),
+    (
+        "toys-and-games",
+        (
+            "TOY",
+            "GAME",
+            "DOMINOES",
+            "PUZZLE",
+            "DOLL",
+            "DOLLY",
+            "SPACEBOY",
+            "PLAYHOUSE",
+            "SKIPPING",
+            "KIT",
+            "PARTY",
+        ),
+    ),
+    ("garden", ("GARDEN", "PLANT", "WATERING", "BIRD", "FLOWER")),
+    ("jewellery", ("NECKLACE", "BRACELET", "EARRINGS", "RING", "BROOCH")),
+)
+DEFAULT_CATEGORY = "other"
+
+
+@dataclass(frozen=True)
+class CategoryRules:
+    rules: tuple[tuple[str, re.Pattern[str]], ...]
+    default: str = DEFAULT_CATEGORY
+
+    @classmethod
+    def from_keywords(
+        cls, rules: tuple[tuple[str, tuple[str, ...]], ...], default: str = DEFAULT_CATEGORY
+    ) -> CategoryRules:
+        compiled = tuple(
+            (name, re.compile(r"\b(?:" + "|".join(re.escape(k.upper()) for k in words) + r")\b"))
+            for name, words in rules
+            if words
+        )
+        return cls(compiled, default)
+
+    @classmethod
+    def defaults(cls) -> CategoryRules:
+        return cls.from_keywords(DEFAULT_RULES)
+
+    def categorise(self, description: str) -> str:
+        text = description.upper()
+        for name, pattern in self.rules:
+            if pattern.search(text):
+                return name
+        return self.default
+
+
+def parse_category_rules(table: Mapping[str, Any], default: str) -> CategoryRules:
+    """``{kitchen = ["MUG", "TEA"], ...}`` in order; an empty table means the defaults."""
+    if not table:
+        return CategoryRules.from_keywords(DEFAULT_RULES, default)
+    rules = []
+    for name, words in table.items():
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ValueError(f'{name} must be a list of keywords, like ["MUG", "TEA"]')
+        rules.append((name, tuple(w.strip() for w in words)))
+    return CategoryRules.from_keywords(tuple(rules), default)
