@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -16,6 +18,8 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
+from bot.importing import RETAIL_PROFILE, ImportSummary, parse_column_map
+from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
 from storage.database import StorageError, applied_migrations, open_database, pending_migrations
@@ -269,6 +273,121 @@ async def _bot_username(config: Config) -> str:
             return bot.username
     except (InvalidToken, TelegramError) as exc:
         fail(telegram_failure(config, exc))
+
+
+@main.group("import")
+def import_group() -> None:
+    """Purchase history and catalog imports."""
+
+
+@import_group.command("orders")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--profile",
+    type=click.Choice(["retail", "generic"]),
+    default="retail",
+    show_default=True,
+    help="retail: Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID, "
+    "Country. generic: the same fields from the columns given with --map.",
+)
+@click.option(
+    "--map",
+    "mapping",
+    default="",
+    metavar="FIELD=COLUMN,...",
+    help="Column names for the generic profile, e.g. invoice=OrderNo,customer=Email.",
+)
+@click.option(
+    "--errors",
+    "errors_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write every problem line (line number and reason) to this CSV file.",
+)
+@click.pass_context
+def import_orders(
+    ctx: click.Context, file: Path, profile: str, mapping: str, errors_file: Path | None
+) -> None:
+    """Import order lines (CSV or JSON Lines, .gz too); bad lines are reported, good ones kept."""
+    config = load(ctx)
+    if profile == "generic" and not mapping:
+        fail("--profile generic needs --map, e.g. --map invoice=OrderNo,sku=SKU,customer=Email")
+    try:
+        cols = parse_column_map(mapping) if mapping else RETAIL_PROFILE
+    except ValueError as exc:
+        fail(str(exc))
+    repos = repositories(config)
+    started = time.monotonic()
+    with click.progressbar(
+        length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
+    ) as bar:
+        try:
+            summary, _ = run_order_import(
+                repos,
+                file,
+                config=config,
+                cols=cols,
+                profile=profile,
+                clock=SystemClock(),
+                on_progress=bar.update,
+            )
+        except ImportFileError as exc:
+            fail(f"{file}: {exc}")
+    elapsed = time.monotonic() - started
+    for line in describe_import(file, summary, elapsed):
+        click.echo(line)
+    if errors_file is not None:
+        write_problems(errors_file, summary)
+        click.echo(f"All {len(summary.problems)} listed problems written to {errors_file}.")
+
+
+def describe_import(file: Path, s: ImportSummary, elapsed: float) -> list[str]:
+    rate = s.lines / elapsed if elapsed > 0 else 0.0
+    lines = [
+        f"Imported {file.name}: {s.lines:,} lines in {elapsed:.1f} s ({rate:,.0f} lines/s)",
+        f"  orders     {s.orders_created:,} new, {s.orders_changed:,} changed, "
+        f"{s.orders_unchanged:,} unchanged; {s.returns:,} of them returns/cancellations",
+        f"  customers  {s.customers_created:,} new",
+        f"  products   {s.products_created:,} new",
+        f"  skipped    {s.skipped_no_customer:,} lines without a customer id, "
+        f"{s.duplicates:,} duplicate lines",
+        f"  fees       {s.fee_lines:,} postage/fee/adjustment lines (kept on orders, not products)",
+        f"  bad lines  {s.bad:,}",
+    ]
+    if s.parts_merged:
+        lines.insert(
+            2,
+            f"             {s.parts_merged:,} invoice(s) continued further down the "
+            "file, merged into their order",
+        )
+    shown = [p for p in s.problems if "duplicate" not in p.reason][:10] or s.problems[:10]
+    if shown:
+        lines.append("  first problems:")
+        lines += [f"    {p}" for p in shown]
+    return lines
+
+
+def write_problems(path: Path, summary: ImportSummary) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "problem"])
+        writer.writerows([p.line, p.reason] for p in summary.problems)
+
+
+@import_group.command("products")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_products(ctx: click.Context, file: Path) -> None:
+    """Load a product catalog (CSV: sku, name, category, price) to set real categories."""
+    repos = repositories(load(ctx))
+    try:
+        result = run_product_import(repos, file, SystemClock())
+    except ImportFileError as exc:
+        fail(f"{file}: {exc}")
+    click.echo(f"{result.created:,} products created, {result.updated:,} updated.")
+    for problem in result.problems[:20]:
+        click.echo(f"skipped: {problem}", err=True)
+    if len(result.problems) > 20:
+        click.echo(f"... and {len(result.problems) - 20} more problems", err=True)
 
 
 @main.group("config")

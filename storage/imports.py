@@ -1,0 +1,292 @@
+"""Writing imported invoices: one invoice is one savepoint, batches commit together.
+
+Hot path for million-line imports, so it talks to sqlite3 directly (plain statements,
+executemany) and caches customer and product ids.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.catalog import CategoryRules
+from bot.clock import to_iso
+from bot.importing import ImportSummary, Invoice, InvoiceOutcome, Line, ProductRow
+from bot.models import OrderStatus
+
+# Invoices per commit: large enough to amortise the commit, small enough to lose little on a
+# crash (a half-written batch rolls back whole; a half-written invoice never exists).
+BATCH_INVOICES = 500
+LineKey = tuple[str, str, int, Decimal]
+
+
+class OrderImportWriter:
+    """An ``InvoiceSink`` over a SQLite database; use as a context manager."""
+
+    def __init__(
+        self, db: Database, *, rules: CategoryRules, currency: str, source: str, now: datetime
+    ) -> None:
+        self.conn: sqlite3.Connection = db.conn
+        self.rules = rules
+        self.currency = currency
+        self.source = source
+        self.stamp = to_iso(now)
+        self.customers: dict[str, int] = {}
+        self.products: dict[str, int] = {}
+        self.pending = 0
+
+    def __enter__(self) -> OrderImportWriter:
+        self.conn.execute("BEGIN")
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def write_invoice(self, invoice: Invoice, *, seen_before: bool) -> InvoiceOutcome:
+        self.conn.execute("SAVEPOINT invoice")
+        try:
+            outcome = self._write(invoice, seen_before)
+        except BaseException:
+            self.conn.execute("ROLLBACK TO invoice")
+            self.conn.execute("RELEASE invoice")
+            raise
+        self.conn.execute("RELEASE invoice")
+        self.pending += 1
+        if self.pending >= BATCH_INVOICES:
+            self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN")
+            self.pending = 0
+        return outcome
+
+    def _write(self, invoice: Invoice, seen_before: bool) -> InvoiceOutcome:
+        customer_id, new_customer = self._customer(invoice)
+        row = self.conn.execute(
+            "SELECT id FROM orders WHERE external_id = ?", [invoice.number]
+        ).fetchone()
+        existing = self._lines(row[0]) if row else []
+        lines, duplicates = _without_duplicates(invoice.lines, existing if seen_before else [])
+        new_keys = [_key(line) for line in lines]
+        # Stored lines that start with these are unchanged: any extra stored lines came from
+        # a later part of the same invoice further down the file (merged when it is reached).
+        if row and not seen_before and [k for k, _ in existing[: len(new_keys)]] == new_keys:
+            return InvoiceOutcome(False, False, new_customer, 0, duplicates)
+        if row and seen_before and not lines:
+            return InvoiceOutcome(False, False, new_customer, 0, duplicates)
+        new_products = 0
+        if row is None:
+            order_id = self._insert_order(invoice, customer_id)
+            first_line_no = 1
+        else:
+            order_id = row[0]
+            if seen_before:
+                first_line_no = len(existing) + 1
+            else:
+                self.conn.execute("DELETE FROM order_items WHERE order_id = ?", [order_id])
+                first_line_no = 1
+        items = []
+        for n, line in enumerate(lines, start=first_line_no):
+            product_id = None
+            if not line.is_fee:
+                product_id, created = self._product(line)
+                new_products += created
+            items.append(
+                (
+                    order_id,
+                    n,
+                    product_id,
+                    line.sku,
+                    line.description,
+                    line.quantity,
+                    float(line.unit_price),
+                    0 if line.is_fee else 1,
+                )
+            )
+        self.conn.executemany(
+            """INSERT INTO order_items (order_id, line_no, product_id, sku, description,
+                                        quantity, unit_price, is_product)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            items,
+        )
+        self.conn.execute(
+            """UPDATE orders SET
+                 total = (SELECT ROUND(COALESCE(SUM(quantity * unit_price), 0), 2)
+                          FROM order_items WHERE order_id = :id),
+                 updated_at = :now
+               WHERE id = :id""",
+            {"id": order_id, "now": self.stamp},
+        )
+        return InvoiceOutcome(row is None, row is not None, new_customer, new_products, duplicates)
+
+    def _customer(self, invoice: Invoice) -> tuple[int, bool]:
+        cached = self.customers.get(invoice.customer)
+        if cached is not None:
+            return cached, False
+        row = self.conn.execute(
+            "SELECT id FROM customers WHERE external_id = ?", [invoice.customer]
+        ).fetchone()
+        created = row is None
+        if created:
+            cursor = self.conn.execute(
+                """INSERT INTO customers (external_id, first_name, country, created_at, updated_at)
+                   VALUES (?, '', ?, ?, ?)""",
+                [invoice.customer, invoice.country, self.stamp, self.stamp],
+            )
+            customer_id = int(cursor.lastrowid or 0)
+        else:
+            customer_id = int(row[0])
+        self.customers[invoice.customer] = customer_id
+        return customer_id, created
+
+    def _insert_order(self, invoice: Invoice, customer_id: int) -> int:
+        is_return = invoice.is_return
+        status = OrderStatus.CANCELLED if is_return else OrderStatus.DELIVERED
+        placed = to_iso(invoice.placed_at)
+        cursor = self.conn.execute(
+            """INSERT INTO orders (external_id, customer_id, status, placed_at, currency, country,
+                                   kind, source, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                invoice.number,
+                customer_id,
+                status.value,
+                placed,
+                self.currency,
+                invoice.country,
+                "return" if is_return else "order",
+                self.source,
+                self.stamp,
+                self.stamp,
+            ],
+        )
+        order_id = int(cursor.lastrowid or 0)
+        self.conn.execute(
+            "INSERT INTO order_events (order_id, status, at, source) VALUES (?, ?, ?, ?)",
+            [order_id, status.value, placed, self.source],
+        )
+        return order_id
+
+    def _product(self, line: Line) -> tuple[int, bool]:
+        cached = self.products.get(line.sku)
+        if cached is not None:
+            return cached, False
+        row = self.conn.execute("SELECT id FROM products WHERE sku = ?", [line.sku]).fetchone()
+        if row is not None:
+            self.products[line.sku] = int(row[0])
+            return int(row[0]), False
+        cursor = self.conn.execute(
+            """INSERT INTO products (sku, name, category, price, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [
+                line.sku,
+                line.description,
+                self.rules.categorise(line.description),
+                float(line.unit_price),
+                self.stamp,
+                self.stamp,
+            ],
+        )
+        product_id = int(cursor.lastrowid or 0)
+        self.products[line.sku] = product_id
+        return product_id, True
+
+    def _lines(self, order_id: int) -> list[tuple[LineKey, int]]:
+        rows = self.conn.execute(
+            """SELECT sku, description, quantity, unit_price, line_no FROM order_items
+               WHERE order_id = ? ORDER BY line_no""",
+            [order_id],
+        )
+        return [((r[0], r[1], r[2], _money(r[3])), r[4]) for r in rows]
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(str(value)).normalize()
+
+
+def _key(line: Line) -> LineKey:
+    sku, description, quantity, price = line.key()
+    return (sku, description, quantity, price.normalize())
+
+
+def _without_duplicates(
+    lines: Iterable[Line], earlier: list[tuple[LineKey, int]]
+) -> tuple[list[Line], tuple[int, ...]]:
+    """Drop lines that repeat an earlier line of the same invoice (in this file or stored)."""
+    seen = {key for key, _ in earlier}
+    kept, duplicates = [], []
+    for line in lines:
+        key = _key(line)
+        if key in seen:
+            duplicates.append(line.number)
+        else:
+            seen.add(key)
+            kept.append(line)
+    return kept, tuple(duplicates)
+
+
+class ImportRunLog:
+    """A row per import: what file, when, and its summary (for `carebot import history`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def start(self, path: str, profile: str, now: datetime) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO import_runs (path, profile, started_at) VALUES (?, ?, ?)",
+            [path, profile, to_iso(now)],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish(self, run_id: int, summary: ImportSummary, now: datetime) -> None:
+        data: dict[str, Any] = asdict(summary)
+        data["problems"] = [str(p) for p in summary.problems[:100]]
+        self.db.execute(
+            "UPDATE import_runs SET finished_at = ?, summary = ? WHERE id = ?",
+            [to_iso(now), json.dumps(data), run_id],
+        )
+
+
+class ProductCatalogWriter:
+    """Upserts catalog rows: the catalog's name, category and price win over imported guesses."""
+
+    def __init__(self, db: Database, now: datetime) -> None:
+        self.db = db
+        self.stamp = to_iso(now)
+
+    def upsert(self, rows: Iterable[ProductRow]) -> tuple[int, int]:
+        """(created, updated)."""
+        created = updated = 0
+        with self.db.atomic():
+            for row in rows:
+                exists = self.db.conn.execute(
+                    "SELECT 1 FROM products WHERE sku = ?", [row.sku]
+                ).fetchone()
+                self.db.conn.execute(
+                    """INSERT INTO products (sku, name, category, price, created_at, updated_at)
+                       VALUES (:sku, :name, :category, :price, :now, :now)
+                       ON CONFLICT (sku) DO UPDATE SET name = excluded.name,
+                         category = COALESCE(excluded.category, products.category),
+                         price = COALESCE(excluded.price, products.price),
+                         updated_at = excluded.updated_at""",
+                    {
+                        "sku": row.sku,
+                        "name": row.name,
+                        "category": row.category,
+                        "price": float(row.price) if row.price is not None else None,
+                        "now": self.stamp,
+                    },
+                )
+                if exists:
+                    updated += 1
+                else:
+                    created += 1
+        return created, updated
