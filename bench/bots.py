@@ -85,7 +85,7 @@ async def running_carebot(sandbox: BotApiSandbox, mode: LimiterMode) -> AsyncIte
             config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
         )
         try:
-            load_demo_shop(care.repos, clock, config.shop.timezone)
+            load_demo_shop(care.repos, config, clock)
             max_retries = config.telegram.max_retries
             if mode != "production":
                 # Benchmark-only override, before the bot is initialised: the same limiter

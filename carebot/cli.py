@@ -183,7 +183,7 @@ def demo(ctx: click.Context) -> None:
         base, database=DatabaseConfig(path=str(Path(DEMO_DATABASE).resolve()))
     )
     repos = repositories(config)
-    shop = load_demo_shop(repos, SystemClock(), config.shop.timezone, config.shop.currency)
+    shop = load_demo_shop(repos, config, SystemClock())
     repos.db.close()
     click.echo(
         f"Demo shop loaded: {shop.customers} customers, {shop.orders} orders, "

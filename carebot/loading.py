@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.config import Config, config_from_dict
 from bot.faq_file import parse_faq_file
-from bot.models import OrderStatus, TelegramIdentity
-from storage.repositories import NewOrderItem, Repositories
+from bot.importing import RETAIL_PROFILE
+from bot.models import TelegramIdentity
+from carebot.importer import run_order_import
+from storage.repositories import Repositories
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_SHOP = DEMO_DIR / "shop.toml"
 DEMO_FAQ = DEMO_DIR / "faq.toml"
+DEMO_HISTORY = DEMO_DIR / "online_retail_ii_sample.csv.gz"
 
 
 def demo_config(directory: Path, **telegram: object) -> Config:
@@ -57,13 +58,16 @@ class DemoShop:
     telegram_users: dict[int, str]  # sandbox user id -> customer first name
 
 
-def load_demo_shop(
-    repos: Repositories, clock: Clock, shop_timezone: str, currency: str = "GBP"
-) -> DemoShop:
-    """Seed the demo customers, orders and FAQ; running it again changes nothing."""
+def load_demo_shop(repos: Repositories, config: Config, clock: Clock) -> DemoShop:
+    """Import the demo purchase history, name and bind the demo customers, load the FAQ.
+
+    Running it again changes nothing (the import is idempotent).
+    """
+    run_order_import(
+        repos, DEMO_HISTORY, config=config, cols=RETAIL_PROFILE, profile="retail", clock=clock
+    )
     data = tomllib.loads(DEMO_SHOP.read_text(encoding="utf-8"))
-    now, tz = clock.now(), ZoneInfo(shop_timezone)
-    ids: dict[str, int] = {}
+    now = clock.now()
     telegram_users: dict[int, str] = {}
     for c in data["customer"]:
         customer_id = repos.customers.create_shop_customer(
@@ -74,21 +78,10 @@ def load_demo_shop(
             language=c.get("language"),
             now=now,
         )
-        ids[c["external_id"]] = customer_id
         if "telegram_user_id" in c:
             user_id = int(c["telegram_user_id"])
             who = TelegramIdentity(user_id, c["first_name"], c.get("last_name"))
             repos.customers.bind_telegram(customer_id, who, user_id, now)
             telegram_users[user_id] = c["first_name"]
-    for o in data["order"]:
-        repos.orders.save_order(
-            external_id=o["external_id"],
-            customer_id=ids[o["customer"]],
-            status=OrderStatus(o["status"]),
-            placed_at=datetime.fromisoformat(o["placed_at"]).replace(tzinfo=tz),
-            currency=currency,
-            items=[NewOrderItem(**item) for item in o["items"]],
-            now=now,
-        )
     faq = import_faq(repos, DEMO_FAQ, clock)
-    return DemoShop(len(ids), len(data["order"]), faq.loaded, telegram_users)
+    return DemoShop(repos.customers.count(), repos.orders.count(), faq.loaded, telegram_users)

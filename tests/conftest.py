@@ -10,7 +10,7 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import Config
-from carebot.loading import demo_config
+from carebot.loading import demo_config, load_demo_shop
 from storage.database import open_database
 from storage.repositories import Repositories
 
@@ -36,3 +36,13 @@ def repos(tmp_path: Path) -> Iterator[Repositories]:
     repositories = Repositories.over(open_database(tmp_path / "carebot.db"))
     yield repositories
     repositories.db.close()
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo shop (real excerpt imported, FAQ, bindings) built once; copy it per test."""
+    directory = tmp_path_factory.mktemp("demo")
+    repos = Repositories.over(open_database(directory / "carebot.db"))
+    load_demo_shop(repos, demo_config(directory), FixedClock(START))
+    repos.db.close()
+    return directory / "carebot.db"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,7 @@ from typing import Any
 import pytest
 
 from bot.clock import FixedClock
-from bot.config import Config
-from carebot.loading import load_demo_shop
+from bot.config import Config, resolve_database_path
 from carebot.runtime import CareBot, build_application
 from carebot.sandbox import BotApiSandbox, SandboxUser
 from tests.conftest import START, make_config
@@ -67,19 +67,19 @@ def text_of(messages: list[dict[str, Any]]) -> str:
     return "\n---\n".join(m["plain_text"] for m in messages)
 
 
-async def start_chat(tmp_path: Path, config: Config, clock: FixedClock) -> AsyncIterator[Chat]:
+async def start_chat(demo_database: Path, config: Config, clock: FixedClock) -> AsyncIterator[Chat]:
+    shutil.copyfile(demo_database, resolve_database_path(config))
     async with BotApiSandbox() as sandbox:
         care = build_application(
             config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
         )
-        load_demo_shop(care.repos, clock, config.shop.timezone)
         async with care.running():
             yield Chat(sandbox, care)
 
 
 @pytest.fixture
-async def chat(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Chat]:
-    async for harness in start_chat(tmp_path, make_config(tmp_path), clock):
+async def chat(tmp_path: Path, clock: FixedClock, demo_database: Path) -> AsyncIterator[Chat]:
+    async for harness in start_chat(demo_database, make_config(tmp_path), clock):
         yield harness
 
 

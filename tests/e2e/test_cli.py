@@ -121,7 +121,7 @@ async def test_shell_runs_a_scripted_conversation(tmp_path: Path) -> None:
     from storage.repositories import Repositories
 
     repos = Repositories.over(open_database(tmp_path / "carebot.db"))
-    shop = load_demo_shop(repos, SystemClock(), config.shop.timezone)
+    shop = load_demo_shop(repos, config, SystemClock())
     repos.db.close()
     script = FakeTty("how much is shipping\n1\n/orders\n1\n/quit\nnever read\n")
     out = FakeTty()

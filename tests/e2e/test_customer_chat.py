@@ -85,7 +85,7 @@ async def test_my_orders_lists_orders_and_shows_details(chat: Chat) -> None:
     [listing] = await chat.say(ANN, "📦 My orders")
     text = listing["plain_text"]
     assert text.index("#545017") < text.index("#495719")  # newest first
-    assert "Shipped" in text
+    assert "Delivered" in text  # imported history
     assert "£189.90" in text
     [detail] = await chat.press(ANN, listing, "#545017")
     assert "12 × DOLLY GIRL LUNCH BOX · £23.40" in detail["plain_text"]

@@ -24,12 +24,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def webhook_chat(tmp_path: Path, clock: FixedClock) -> AsyncIterator[tuple[Chat, str]]:
+async def webhook_chat(
+    tmp_path: Path, clock: FixedClock, demo_database: Path
+) -> AsyncIterator[tuple[Chat, str]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/webhook"
     config = make_config(tmp_path, mode="webhook", webhook_url=url, webhook_secret=SECRET)
     config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))
-    async for chat in start_chat(tmp_path, config, clock):
+    async for chat in start_chat(demo_database, config, clock):
         yield chat, url
 
 
