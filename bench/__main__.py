@@ -1,5 +1,18 @@
-"""``python -m bench``: the update-throughput benchmark (see :mod:`bench.throughput`)."""
+"""``python -m bench [throughput|import] [options]``; no subcommand runs every benchmark."""
 
-from bench.throughput import main
+import sys
 
-raise SystemExit(main())
+from bench import imports, throughput
+
+BENCHMARKS = {"throughput": throughput.main, "import": imports.main}
+
+args = sys.argv[1:]
+if args and args[0] in BENCHMARKS:
+    raise SystemExit(BENCHMARKS[args[0]](args[1:]))
+if args and not args[0].startswith("-"):
+    raise SystemExit(f"unknown benchmark {args[0]!r}; choose from {', '.join(BENCHMARKS)}")
+for name, run in BENCHMARKS.items():
+    print(f"== {name} ==", flush=True)
+    status = run(args if name == "throughput" else [])
+    if status:
+        raise SystemExit(status)

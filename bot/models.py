@@ -40,6 +40,7 @@ class Customer:
     blocked: bool
     banned: bool
     country: str | None = None
+    order_updates_opt_out: bool = False
 
     @property
     def is_linked(self) -> bool:

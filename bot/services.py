@@ -62,6 +62,9 @@ class CustomerService:
     def set_reminders(self, customer: Customer, *, enabled: bool) -> None:
         self.store.update_settings(customer.id, self.clock.now(), reminders_opt_out=not enabled)
 
+    def set_order_updates(self, customer: Customer, *, enabled: bool) -> None:
+        self.store.update_settings(customer.id, self.clock.now(), order_updates_opt_out=not enabled)
+
     def mark_blocked(self, customer: Customer) -> None:
         self.store.update_settings(customer.id, self.clock.now(), blocked=True)
 

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
@@ -19,11 +20,13 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
 from bot.importing import RETAIL_PROFILE, ImportSummary, parse_column_map
+from bot.segments import SegmentSummary
 from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
 from storage.database import StorageError, applied_migrations, open_database, pending_migrations
 from storage.repositories import Repositories
+from storage.segments import SegmentRepository, compute_segments, recompute_segments
 
 DEFAULT_CONFIG = "carebot.toml"
 EXAMPLE_CONFIG = "config.example.toml"
@@ -275,6 +278,133 @@ async def _bot_username(config: Config) -> str:
         fail(telegram_failure(config, exc))
 
 
+@customers.command()
+@click.argument("external_id")
+@click.pass_context
+def show(ctx: click.Context, external_id: str) -> None:
+    """Show a customer: contact and opt-outs, purchases, RFM scores, segment, last orders."""
+    config = load(ctx)
+    store = SegmentRepository(repositories(config).db)
+    who = store.profile(external_id)
+    if who is None:
+        fail(f"no customer with external id {external_id!r}")
+    telegram = f"linked (user {who.telegram_user_id})" if who.telegram_user_id else "not linked"
+    flags = [text for text, on in (("blocked the bot", who.blocked), ("banned", who.banned)) if on]
+    opted_out = (
+        ("reminders", who.reminders_opt_out),
+        ("surveys", who.surveys_opt_out),
+        ("order updates", who.order_updates_opt_out),
+    )
+    click.echo(f"{who.name or '(no name)'} (external id {external_id})")
+    click.echo(
+        f"  country: {who.country or '-'}, language: {who.language or '-'}, "
+        f"Telegram: {', '.join([telegram, *flags])}"
+    )
+    click.echo(f"  opted out of: {', '.join(n for n, on in opted_out if on) or 'nothing'}")
+    totals = store.purchase_totals(who.id)
+    if not totals:
+        click.echo("  no orders or returns")
+        return
+    t = totals[0]
+    first, last = (f"{d:%Y-%m-%d}" if d else "-" for d in (t.first_purchase, t.last_purchase))
+    click.echo(
+        f"  orders {t.orders}, returns {t.returns}, net spend {t.spend:,.2f} "
+        f"{config.shop.currency}; first purchase {first}, last purchase {last}"
+    )
+    stored = store.stats_for(who.id)
+    if stored is None:
+        click.echo("  RFM: not computed yet (`carebot customers segments --recompute`)")
+    else:
+        s = stored.stats
+        scores = f"R{s.recency} F{s.frequency} M{s.monetary}, " if s.scored else ""
+        click.echo(
+            f"  RFM: {scores}segment: {s.segment.label}, "
+            f"key customer: {'yes' if s.key_customer else 'no'} "
+            f"(computed {stored.computed_at:%Y-%m-%d %H:%M} UTC)"
+        )
+    click.echo("Last orders:")
+    for o in store.recent_orders(who.id, limit=5):
+        click.echo(
+            f"  {o.placed_at:%Y-%m-%d}  {o.external_id:<12} {o.kind:<6} {o.status:<9} "
+            f"{o.total:>12,.2f} {o.currency}"
+        )
+
+
+@customers.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Look from this day (YYYY-MM-DD): only purchases before it count. Without "
+    "--recompute this is a preview and nothing is stored.",
+)
+@click.option("--recompute", is_flag=True, help="Recompute from the orders and store the result.")
+@click.pass_context
+def segments(ctx: click.Context, as_of: str | None, recompute: bool) -> None:
+    """Customers and revenue per RFM segment, key customers, the top 20%'s revenue share."""
+    config = load(ctx)
+    day = None
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            fail(f"--as-of must be a date like 2011-12-31, got {as_of!r}")
+    db = repositories(config).db
+    if recompute:
+        summary: SegmentSummary | None = recompute_segments(db, SystemClock().now(), day)
+    elif day is not None:
+        summary = compute_segments(db, day).summary
+    else:
+        summary = SegmentRepository(db).summary()
+    if summary is None:
+        click.echo("No segments computed yet: run `carebot customers segments --recompute`.")
+        return
+    for line in describe_segments(summary, config.shop.currency):
+        click.echo(line)
+
+
+def describe_segments(summary: SegmentSummary, currency: str) -> list[str]:
+    when = [f"as of {summary.as_of}"] if summary.as_of else []
+    if summary.computed_at:
+        when.append(f"computed {summary.computed_at:%Y-%m-%d %H:%M} UTC")
+    else:
+        when.append("preview, not stored")
+    lines = [
+        f"Segments {', '.join(when)}: {summary.customers:,} customers with orders",
+        f"{'segment':<12} {'customers':>10} {'share':>7} {'revenue':>16} {'share':>7}",
+    ]
+    rows = [
+        (
+            r.segment.label,
+            r.customers,
+            summary.customer_share(r),
+            r.revenue_cents,
+            summary.revenue_share(r),
+        )
+        for r in summary.rows
+    ]
+    rows.append(("total", summary.customers, 1.0, summary.revenue_cents, 1.0))
+    for label, count, share, revenue, revenue_share in rows:
+        lines.append(
+            f"{label:<12} {count:>10,} {share:>7.1%} {revenue / 100:>16,.2f} {revenue_share:>7.1%}"
+        )
+    lines.append(f"(revenue in {currency}: net spend of customers whose net spend is positive)")
+    if summary.returns_only:
+        plural = "s" if summary.returns_only != 1 else ""
+        lines.append(
+            f"{summary.returns_only:,} customer{plural} with returns only (not segmented)."
+        )
+    lines.append(
+        f"Key customers: {summary.key_customers:,} ({summary.key_customer_share:.1%} of "
+        f"customers) bring {summary.key_revenue_share:.1%} of revenue."
+    )
+    lines.append(
+        f"Top 20% of customers ({summary.top_fifth_customers:,}) bring "
+        f"{summary.top_fifth_revenue_share:.1%} of revenue."
+    )
+    return lines
+
+
 @main.group("import")
 def import_group() -> None:
     """Purchase history and catalog imports."""
@@ -335,6 +465,13 @@ def import_orders(
     elapsed = time.monotonic() - started
     for line in describe_import(file, summary, elapsed):
         click.echo(line)
+    if summary.invoices:
+        segments = recompute_segments(repos.db, SystemClock().now())
+        click.echo(
+            f"  segments   recomputed for {segments.customers:,} customers; "
+            f"{segments.key_customers:,} key customers bring "
+            f"{segments.key_revenue_share:.0%} of revenue (`carebot customers segments`)"
+        )
     if errors_file is not None:
         write_problems(errors_file, summary)
         click.echo(f"All {len(summary.problems)} listed problems written to {errors_file}.")

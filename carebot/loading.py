@@ -13,6 +13,7 @@ from bot.importing import RETAIL_PROFILE
 from bot.models import TelegramIdentity
 from carebot.importer import run_order_import
 from storage.repositories import Repositories
+from storage.segments import recompute_segments
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_SHOP = DEMO_DIR / "shop.toml"
@@ -84,4 +85,5 @@ def load_demo_shop(repos: Repositories, config: Config, clock: Clock) -> DemoSho
             repos.customers.bind_telegram(customer_id, who, user_id, now)
             telegram_users[user_id] = c["first_name"]
     faq = import_faq(repos, DEMO_FAQ, clock)
+    recompute_segments(repos.db, now)
     return DemoShop(repos.customers.count(), repos.orders.count(), faq.loaded, telegram_users)

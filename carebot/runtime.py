@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from handlers import register_all
 from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps
 from storage.database import open_database
 from storage.repositories import Repositories
+from storage.segments import recompute_segments
 
 logger = logging.getLogger("carebot")
 
@@ -155,8 +157,42 @@ def schedule_maintenance(bot: CareBot) -> None:
     )
 
 
+# Order events arrive in bursts (a shop syncing its backlog): recompute segments once, a
+# little after the last change, instead of after every order.
+SEGMENTS_DEBOUNCE = timedelta(seconds=30)
+SEGMENTS_JOB = "segments:recompute"
+
+
+def schedule_segments_recompute(bot: CareBot) -> None:
+    """(Re)start the debounce timer for the segment recompute."""
+    queue = bot.application.job_queue
+    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
+        return
+    for job in queue.get_jobs_by_name(SEGMENTS_JOB):
+        job.schedule_removal()
+    queue.run_once(recompute_segments_job, when=SEGMENTS_DEBOUNCE, name=SEGMENTS_JOB)
+
+
+async def recompute_segments_job(context: CareContext) -> None:
+    """Recompute RFM segments off the event loop, on a connection of its own."""
+    deps = context.bot_data.deps
+    path = resolve_database_path(deps.config)
+
+    def work() -> int:
+        db = open_database(path, migrate=False)
+        try:
+            return recompute_segments(db, deps.clock.now()).customers
+        finally:
+            db.close()
+
+    customers = await asyncio.to_thread(work)
+    logger.info("segments recomputed for %d customers", customers)
+
+
 async def start_web(bot: CareBot) -> web.AppRunner:
-    web_app = build_web_app(bot.config, bot.application)
+    web_app = build_web_app(
+        bot.config, bot.application, on_orders_changed=lambda: schedule_segments_recompute(bot)
+    )
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, bot.config.web.host, bot.config.web.port)

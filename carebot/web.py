@@ -1,10 +1,11 @@
-"""The bot's aiohttp app: Telegram webhook and health check (later: ingest API, dashboard)."""
+"""The bot's aiohttp app: Telegram webhook, health check, ingest API (later: dashboard)."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Config
+from carebot.api import ON_ORDERS_CHANGED, no_orders_changed_callback, register_api
 
 logger = logging.getLogger("carebot.web")
 
@@ -53,11 +55,20 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "mode": config.telegram.mode})
 
 
-def build_web_app(config: Config, application: Application) -> web.Application:  # type: ignore[type-arg]
+def build_web_app(
+    config: Config,
+    application: Application,  # type: ignore[type-arg]
+    *,
+    on_orders_changed: Callable[[], None] | None = None,
+) -> web.Application:
+    """The web app; ``on_orders_changed`` is called after the ingest API changed orders."""
     app = web.Application(client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[PTB_APP] = application
+    app[ON_ORDERS_CHANGED] = on_orders_changed or no_orders_changed_callback
     app.router.add_get("/healthz", healthz)
     if config.telegram.mode == "webhook":
         app.router.add_post(webhook_path(config), telegram_webhook)
+    if config.api.enabled:
+        register_api(app, config, application)
     return app

@@ -27,7 +27,7 @@ from handlers.common import (
 )
 from handlers.context import CareContext
 
-SETTING = re.compile(r"^set:(lang|tz|rem|tzother)$")
+SETTING = re.compile(r"^set:(lang|tz|rem|ord|tzother)$")
 LANGUAGE = re.compile(r"^lang:([a-z]{2})$")
 TIMEZONE = re.compile(r"^tz:(\d{1,2})$")
 
@@ -35,6 +35,7 @@ TIMEZONE = re.compile(r"^tz:(\d{1,2})$")
 def _settings_view(context: CareContext) -> tuple[InlineKeyboardMarkup, dict[str, Any]]:
     d, customer = deps(context), customer_of(context)
     reminders_on = not customer.reminders_opt_out
+    updates_on = not customer.order_updates_opt_out
     keyboard = inline_keyboard(
         [
             [
@@ -42,6 +43,7 @@ def _settings_view(context: CareContext) -> tuple[InlineKeyboardMarkup, dict[str
                 (label(context, T.BTN_TIMEZONE), "set:tz"),
             ],
             [(label(context, T.BTN_REMINDERS_TOGGLE, reminders_on=reminders_on), "set:rem")],
+            [(label(context, T.BTN_ORDER_UPDATES_TOGGLE, updates_on=updates_on), "set:ord")],
         ]
     )
     values = {
@@ -49,6 +51,7 @@ def _settings_view(context: CareContext) -> tuple[InlineKeyboardMarkup, dict[str
         "timezone": customer.timezone,
         "shop_timezone": d.config.shop.timezone,
         "reminders_on": reminders_on,
+        "updates_on": updates_on,
     }
     return keyboard, values
 
@@ -80,8 +83,11 @@ async def setting_chosen(update: Update, context: CareContext) -> None:
     elif choice == "tzother":
         state_of(context).awaiting = "timezone"
         await clear_buttons(query)
-    elif choice == "rem":
-        d.services.customers.set_reminders(customer, enabled=customer.reminders_opt_out)
+    elif choice in ("rem", "ord"):
+        if choice == "rem":
+            d.services.customers.set_reminders(customer, enabled=customer.reminders_opt_out)
+        else:
+            d.services.customers.set_order_updates(customer, enabled=customer.order_updates_opt_out)
         _refresh_customer(context)
         keyboard, values = _settings_view(context)
         await edit(query, context, T.SETTINGS, markup=keyboard, **values)

@@ -23,7 +23,7 @@ from bot.search_terms import fts_query, index_text
 
 _CUSTOMER_COLUMNS = (
     "id, first_name, last_name, language, timezone, external_id, telegram_user_id,"
-    " reminders_opt_out, blocked, banned, country"
+    " reminders_opt_out, blocked, banned, country, order_updates_opt_out"
 )
 
 
@@ -40,6 +40,7 @@ def _customer(row: dict[str, Any]) -> Customer:
         blocked=bool(row["blocked"]),
         banned=bool(row["banned"]),
         country=row["country"],
+        order_updates_opt_out=bool(row["order_updates_opt_out"]),
     )
 
 
@@ -208,7 +209,14 @@ class CustomerRepository:
             )
 
     def update_settings(self, customer_id: int, now: datetime, **settings: Any) -> None:
-        allowed = {"language", "timezone", "reminders_opt_out", "blocked", "banned"}
+        allowed = {
+            "language",
+            "timezone",
+            "reminders_opt_out",
+            "order_updates_opt_out",
+            "blocked",
+            "banned",
+        }
         unknown = set(settings) - allowed
         if unknown:
             raise ValueError(f"not customer settings: {', '.join(sorted(unknown))}")

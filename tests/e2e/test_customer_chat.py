@@ -329,3 +329,16 @@ async def test_a_long_answer_with_ampersands_is_sent_whole(chat: Chat) -> None:
     [reply] = await chat.say(ANN, "tea and biscuits?")
     assert reply["plain_text"].endswith("Did this help?")
     assert "Tea & biscuits" in reply["plain_text"]
+
+
+async def test_order_updates_can_be_switched_off_in_settings(chat: Chat) -> None:
+    [settings] = await chat.say(ANN, "/settings")
+    assert "Order updates (shipped, delivered): on" in settings["plain_text"]
+    await chat.press(ANN, settings, "Order updates")
+    assert (
+        "Order updates (shipped, delivered): off"
+        in chat.current(ANN, settings["message_id"])["plain_text"]
+    )
+    customer = chat.care.repos.customers.by_telegram_user(ANN.id)
+    assert customer is not None
+    assert customer.order_updates_opt_out

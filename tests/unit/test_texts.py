@@ -49,6 +49,7 @@ SAMPLE: dict[str, Any] = {
     "language_name": "English",
     "shop_timezone": "Europe/London",
     "reminders_on": True,
+    "updates_on": True,
     "current": "Europe/London",
     "local_time": "09:00",
     "value": "Mars/Base",
