@@ -323,12 +323,18 @@ def _object(data: Any, errors: dict[str, str], path: str) -> Mapping[str, Any] |
     return None
 
 
-def parse_customer(data: Any) -> CustomerIn:
-    """``POST /api/v1/customers``; raises :class:`InvalidRequest` naming every bad field."""
-    errors: dict[str, str] = {}
+def _request_body(data: Any, errors: dict[str, str]) -> Mapping[str, Any]:
+    """The top-level JSON object of a request (anything else is a 400 at once)."""
     body = _object(data, errors, "")
     if body is None:
         raise InvalidRequest(errors)
+    return body
+
+
+def parse_customer(data: Any) -> CustomerIn:
+    """``POST /api/v1/customers``; raises :class:`InvalidRequest` naming every bad field."""
+    errors: dict[str, str] = {}
+    body = _request_body(data, errors)
     known = (
         "external_id",
         "first_name",
@@ -373,9 +379,7 @@ def parse_order(
 ) -> OrderIn:
     """``POST /api/v1/orders``; raises :class:`InvalidRequest` naming every bad field."""
     errors: dict[str, str] = {}
-    body = _object(data, errors, "")
-    if body is None:
-        raise InvalidRequest(errors)
+    body = _request_body(data, errors)
     known = (
         "external_id",
         "customer_external_id",
@@ -433,9 +437,7 @@ def _item(data: Any, errors: dict[str, str], path: str) -> ItemIn:
 def parse_status(data: Any, *, now: datetime, tolerance: timedelta) -> StatusIn:
     """``POST /api/v1/orders/{external_id}/status``; raises :class:`InvalidRequest`."""
     errors: dict[str, str] = {}
-    body = _object(data, errors, "")
-    if body is None:
-        raise InvalidRequest(errors)
+    body = _request_body(data, errors)
     fields = _Object(body, ("status", "at", "notify"), errors, "")
     status = fields.status("status", required=True)
     at = fields.moment("at", required=False, latest=now + tolerance)

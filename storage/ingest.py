@@ -13,14 +13,9 @@ from bot.clock import from_iso, to_iso
 from bot.ingest import Recipient
 from bot.models import Order, OrderStatus
 from storage.repositories import NewOrderItem, OrderRepository
+from storage.repositories import one_row
 
 API_SOURCE = "api"
-
-
-def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
-    cursor = db.conn.execute(sql, params)
-    row = cursor.fetchone()
-    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
 
 
 class SignatureLedger:
@@ -90,7 +85,7 @@ class IngestRepository:
 
     def order(self, external_id: str) -> Order | None:
         """The order with its items, by the shop's id."""
-        row = _one(
+        row = one_row(
             self.db, "SELECT id, customer_id FROM orders WHERE external_id = ?", [external_id]
         )
         if row is None:
@@ -110,8 +105,10 @@ class IngestRepository:
     ) -> SavedOrder:
         """Create or replace an order (one transaction); what it records is marked "api"."""
         with self.db.atomic():
-            existing = _one(self.db, "SELECT id FROM orders WHERE external_id = ?", [external_id])
-            last = _one(self.db, "SELECT COALESCE(MAX(id), 0) AS id FROM order_events", [])
+            existing = one_row(
+                self.db, "SELECT id FROM orders WHERE external_id = ?", [external_id]
+            )
+            last = one_row(self.db, "SELECT COALESCE(MAX(id), 0) AS id FROM order_events", [])
             before = int(last["id"]) if last else 0
             order_id = self.orders.save_order(
                 external_id=external_id,
@@ -128,7 +125,7 @@ class IngestRepository:
                 "UPDATE order_events SET source = ? WHERE order_id = ? AND id > ?",
                 [API_SOURCE, order_id, before],
             )
-            row = _one(
+            row = one_row(
                 self.db,
                 f"""SELECT {_EVENT_COLUMNS} FROM order_events
                     WHERE order_id = ? AND id > ? ORDER BY id DESC LIMIT 1""",
@@ -141,7 +138,7 @@ class IngestRepository:
     ) -> OrderEvent | None:
         """Set the order's status and record the event; None if it already had that status."""
         with self.db.atomic():
-            row = _one(self.db, "SELECT status FROM orders WHERE id = ?", [order_id])
+            row = one_row(self.db, "SELECT status FROM orders WHERE id = ?", [order_id])
             if row is None:
                 raise LookupError(f"no order {order_id}")
             if row["status"] == status.value:
@@ -154,7 +151,7 @@ class IngestRepository:
                 "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
                 [status.value, to_iso(now), order_id],
             )
-            event = _one(
+            event = one_row(
                 self.db,
                 f"SELECT {_EVENT_COLUMNS} FROM order_events WHERE id = ?",
                 [cursor.lastrowid],
@@ -163,7 +160,7 @@ class IngestRepository:
         return _event(event)
 
     def latest_event(self, order_id: int, status: OrderStatus) -> OrderEvent | None:
-        row = _one(
+        row = one_row(
             self.db,
             f"""SELECT {_EVENT_COLUMNS} FROM order_events WHERE order_id = ? AND status = ?
                 ORDER BY id DESC LIMIT 1""",
@@ -173,7 +170,7 @@ class IngestRepository:
 
     def announced(self, order_id: int, status: OrderStatus) -> bool:
         """Whether the customer was already told that this order reached this status."""
-        row = _one(
+        row = one_row(
             self.db,
             """SELECT 1 AS yes FROM order_events
                WHERE order_id = ? AND status = ? AND notified_at IS NOT NULL LIMIT 1""",
@@ -202,7 +199,7 @@ class IngestRepository:
         self.db.execute("UPDATE order_events SET notified_at = NULL WHERE id = ?", [event_id])
 
     def recipient(self, customer_id: int) -> Recipient | None:
-        row = _one(
+        row = one_row(
             self.db,
             """SELECT id, first_name, language, telegram_chat_id, blocked, banned,
                       order_updates_opt_out

@@ -44,7 +44,9 @@ def _customer(row: dict[str, Any]) -> Customer:
     )
 
 
-def _one(db: Database, sql: str, params: Sequence[Any] | dict[str, Any]) -> dict[str, Any] | None:
+def one_row(
+    db: Database, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> dict[str, Any] | None:
     """The first row of a read, as a dict (plain cursor: reads need no savepoint)."""
     cursor = db.conn.execute(sql, params)
     row = cursor.fetchone()
@@ -56,13 +58,13 @@ class CustomerRepository:
         self.db = db
 
     def get(self, customer_id: int) -> Customer | None:
-        row = _one(
+        row = one_row(
             self.db, f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id = ?", [customer_id]
         )
         return _customer(row) if row else None
 
     def by_telegram_user(self, user_id: int) -> Customer | None:
-        row = _one(
+        row = one_row(
             self.db,
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE telegram_user_id = ?",
             [user_id],
@@ -70,7 +72,7 @@ class CustomerRepository:
         return _customer(row) if row else None
 
     def by_external_id(self, external_id: str) -> Customer | None:
-        row = _one(
+        row = one_row(
             self.db,
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE external_id = ?",
             [external_id],
@@ -152,7 +154,7 @@ class CustomerRepository:
                 "now": stamp,
             },
         )
-        row = _one(self.db, "SELECT id FROM customers WHERE external_id = ?", [external_id])
+        row = one_row(self.db, "SELECT id FROM customers WHERE external_id = ?", [external_id])
         assert row is not None
         return int(row["id"])
 
@@ -164,7 +166,7 @@ class CustomerRepository:
         The conversation so far moves with them, so nothing the customer wrote is lost.
         """
         with self.db.atomic():
-            stub = _one(
+            stub = one_row(
                 self.db,
                 """SELECT id FROM customers
                    WHERE telegram_user_id = ? AND id != ? AND external_id IS NULL""",
@@ -179,7 +181,7 @@ class CustomerRepository:
             ):
                 raise ValueError("that Telegram user is bound to another shop customer")
             if stub:
-                stub_row = _one(
+                stub_row = one_row(
                     self.db,
                     "SELECT language, timezone, reminders_opt_out FROM customers WHERE id = ?",
                     [stub["id"]],
@@ -272,7 +274,7 @@ class OrderRepository:
 
     def get_for_customer(self, order_id: int, customer_id: int) -> Order | None:
         """The order with its items, only if it belongs to that customer."""
-        row = _one(
+        row = one_row(
             self.db,
             _ORDER_SELECT + " WHERE o.id = ? AND o.customer_id = ?",
             [order_id, customer_id],
@@ -324,7 +326,7 @@ class OrderRepository:
                     "now": to_iso(now),
                 },
             )
-            row = _one(self.db, "SELECT id FROM orders WHERE external_id = ?", [external_id])
+            row = one_row(self.db, "SELECT id FROM orders WHERE external_id = ?", [external_id])
             assert row is not None
             order_id = int(row["id"])
             self.db.execute("DELETE FROM order_items WHERE order_id = ?", [order_id])
@@ -342,7 +344,7 @@ class OrderRepository:
                 }
                 for n, item in enumerate(items, start=1)
             )
-            last = _one(
+            last = one_row(
                 self.db,
                 "SELECT status FROM order_events WHERE order_id = ? ORDER BY id DESC LIMIT 1",
                 [order_id],
@@ -360,7 +362,7 @@ class OrderRepository:
                VALUES (?, ?, ?, ?, ?) ON CONFLICT (sku) DO NOTHING""",
             [sku, name, price, to_iso(now), to_iso(now)],
         )
-        row = _one(self.db, "SELECT id FROM products WHERE sku = ?", [sku])
+        row = one_row(self.db, "SELECT id FROM products WHERE sku = ?", [sku])
         assert row is not None
         return int(row["id"])
 
@@ -438,11 +440,13 @@ class FaqRepository:
         return [FaqCandidate(_faq(r), frozenset(r["terms"].split())) for r in rows]
 
     def get(self, slug: str, lang: str) -> FaqEntry | None:
-        row = _one(self.db, "SELECT * FROM faq_entries WHERE slug = ? AND lang = ?", [slug, lang])
+        row = one_row(
+            self.db, "SELECT * FROM faq_entries WHERE slug = ? AND lang = ?", [slug, lang]
+        )
         return _faq(row) if row else None
 
     def get_by_id(self, entry_id: int) -> FaqEntry | None:
-        row = _one(self.db, "SELECT * FROM faq_entries WHERE id = ?", [entry_id])
+        row = one_row(self.db, "SELECT * FROM faq_entries WHERE id = ?", [entry_id])
         return _faq(row) if row else None
 
     def record_feedback(
@@ -536,7 +540,7 @@ class MessageLog:
 
     def incoming_text(self, chat_id: int, telegram_message_id: int) -> str | None:
         """What the customer wrote in a message of this chat (None if unknown)."""
-        row = _one(
+        row = one_row(
             self.db,
             """SELECT text FROM messages WHERE chat_id = ? AND telegram_message_id = ?
                AND direction = 'in' ORDER BY id LIMIT 1""",
@@ -576,7 +580,7 @@ class LinkTokenRepository:
         )
 
     def get(self, token_hash: str) -> LinkToken | None:
-        row = _one(self.db, "SELECT * FROM link_tokens WHERE token_hash = ?", [token_hash])
+        row = one_row(self.db, "SELECT * FROM link_tokens WHERE token_hash = ?", [token_hash])
         if row is None:
             return None
         return LinkToken(
@@ -618,7 +622,7 @@ class HandoffRepository:
         self.db = db
 
     def open(self, customer_id: int, reason: str, question: str | None, now: datetime) -> int:
-        existing = _one(
+        existing = one_row(
             self.db,
             "SELECT id FROM handoff_requests WHERE customer_id = ? AND status = 'open'",
             [customer_id],
@@ -649,7 +653,9 @@ class HandoffRepository:
         return table.last_rowid
 
     def open_count(self) -> int:
-        row = _one(self.db, "SELECT COUNT(*) AS n FROM handoff_requests WHERE status = 'open'", [])
+        row = one_row(
+            self.db, "SELECT COUNT(*) AS n FROM handoff_requests WHERE status = 'open'", []
+        )
         return int(row["n"]) if row else 0
 
 
