@@ -12,8 +12,7 @@ from sqlite_utils import Database
 from bot.clock import from_iso, to_iso
 from bot.ingest import Recipient
 from bot.models import Order, OrderStatus
-from storage.repositories import NewOrderItem, OrderRepository
-from storage.repositories import one_row
+from storage.repositories import NewOrderItem, OrderRepository, one_row
 
 API_SOURCE = "api"
 
