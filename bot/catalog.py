@@ -173,6 +173,34 @@ DEFAULT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 DEFAULT_CATEGORY = "other"
 
+# Stock codes that are not products: postage, fees, manual adjustments, samples, tests.
+FEE_CODES = frozenset(
+    {
+        "POST",
+        "DOT",
+        "C2",
+        "M",
+        "D",
+        "S",
+        "B",
+        "CRUK",
+        "PADS",
+        "ADJUST",
+        "ADJUST2",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "TEST001",
+        "TEST002",
+    }
+)
+FEE_PREFIXES = ("GIFT_", "DCGS")
+
+
+def is_fee_code(sku: str) -> bool:
+    """Postage, fees and adjustments: kept on orders, never products."""
+    code = sku.strip().upper()
+    return code in FEE_CODES or code.startswith(FEE_PREFIXES)
+
 
 @dataclass(frozen=True)
 class CategoryRules:

@@ -8,41 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-# Stock codes that are not products: postage, fees, manual adjustments, samples, tests.
-FEE_CODES = frozenset(
-    {
-        "POST",
-        "DOT",
-        "C2",
-        "M",
-        "D",
-        "S",
-        "B",
-        "CRUK",
-        "PADS",
-        "ADJUST",
-        "ADJUST2",
-        "BANK CHARGES",
-        "AMAZONFEE",
-        "TEST001",
-        "TEST002",
-    }
-)
-FEE_PREFIXES = ("GIFT_", "DCGS")
+from bot.catalog import is_fee_code
+
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M")
 MAX_PROBLEMS_KEPT = 1000  # a summary lists the first ones; the count covers them all
 UNREADABLE = "__unreadable__"  # a row the reader could not parse; the value says why
-
-
-def is_fee_code(sku: str) -> bool:
-    code = sku.strip().upper()
-    return code in FEE_CODES or code.startswith(FEE_PREFIXES)
+MAX_QUANTITY = 1_000_000  # per line; beyond it a value is a typo or an attack, not an order
+MAX_UNIT_PRICE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +35,11 @@ class ColumnMap:
     price: str
     customer: str
     country: str | None = None
+    # Invoices starting with this are cancellations (the retail export's "C536379"); without
+    # a prefix, an invoice of negative quantities is a return.
+    cancel_prefix: str = ""
+    # strptime format of the date column; None tries ISO-8601 and the retail export's forms.
+    date_format: str | None = None
 
     def missing(self, header: Iterable[str]) -> list[str]:
         present = set(header)
@@ -74,6 +57,7 @@ RETAIL_PROFILE = ColumnMap(
     price="Price",
     customer="Customer ID",
     country="Country",
+    cancel_prefix="C",
 )
 _FIELDS = ("invoice", "sku", "description", "quantity", "date", "price", "customer", "country")
 
@@ -81,6 +65,7 @@ _FIELDS = ("invoice", "sku", "description", "quantity", "date", "price", "custom
 def parse_column_map(spec: str) -> ColumnMap:
     """``invoice=OrderNo,sku=SKU,...`` for the generic profile; unnamed fields keep retail names."""
     values: dict[str, str | None] = {f: getattr(RETAIL_PROFILE, f) for f in _FIELDS}
+    values["cancel_prefix"] = ""
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, column = part.partition("=")
         if not sep or name.strip() not in _FIELDS or not column.strip():
@@ -89,6 +74,10 @@ def parse_column_map(spec: str) -> ColumnMap:
             )
         values[name.strip()] = column.strip()
     return ColumnMap(**values)  # type: ignore[arg-type]
+
+
+def with_date_format(cols: ColumnMap, date_format: str | None) -> ColumnMap:
+    return replace(cols, date_format=date_format) if date_format else cols
 
 
 @dataclass(frozen=True)
@@ -102,10 +91,7 @@ class Line:
     placed_at: datetime
     customer: str
     country: str | None
-
-    @property
-    def is_return(self) -> bool:
-        return self.invoice.upper().startswith("C")
+    is_return: bool = False
 
     @property
     def is_fee(self) -> bool:
@@ -147,12 +133,13 @@ def parse_line(row: Mapping[str, str | None], number: int, cols: ColumnMap, tz: 
         raise ValueError("stock code is empty")
     quantity = _whole_number(text(cols.quantity), "quantity")
     price = _price(text(cols.price))
-    is_return = invoice.upper().startswith("C")
     if quantity == 0:
         raise ValueError("quantity is 0")
-    if quantity < 0 and not is_return:
+    prefix = cols.cancel_prefix
+    is_return = invoice.upper().startswith(prefix) if prefix else quantity < 0
+    if prefix and quantity < 0 and not is_return:
         raise ValueError(f"negative quantity {quantity} on a sale (invoice {invoice})")
-    if quantity > 0 and is_return:
+    if prefix and quantity > 0 and is_return:
         raise ValueError(f"positive quantity {quantity} on a cancellation (invoice {invoice})")
     return Line(
         number=number,
@@ -161,9 +148,10 @@ def parse_line(row: Mapping[str, str | None], number: int, cols: ColumnMap, tz: 
         description=" ".join(text(cols.description).split()),
         quantity=quantity,
         unit_price=price,
-        placed_at=_date(text(cols.date), tz),
+        placed_at=_date(text(cols.date), tz, cols.date_format),
         customer=customer,
         country=text(cols.country) or None,
+        is_return=is_return,
     )
 
 
@@ -172,11 +160,19 @@ def _customer_id(value: str) -> str:
     return value[:-2] if value.endswith(".0") and value[:-2].isdigit() else value
 
 
-def _whole_number(value: str, name: str) -> int:
+def _decimal(value: str, name: str, limit: int) -> Decimal:
+    """A finite number within ±limit (checked before any conversion that could be slow)."""
     try:
         number = Decimal(value)
-    except InvalidOperation:
+        if not number.is_finite() or abs(number) > limit:
+            raise ValueError(f"{name} {value!r} is not a number between -{limit} and {limit}")
+    except ArithmeticError:
         raise ValueError(f"{name} {value!r} is not a number") from None
+    return number
+
+
+def _whole_number(value: str, name: str) -> int:
+    number = _decimal(value, name, MAX_QUANTITY)
     if number != number.to_integral_value():
         raise ValueError(f"{name} {value!r} is not a whole number")
     return int(number)
@@ -188,18 +184,18 @@ _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 def _price(value: str) -> Decimal:
     if _DECIMAL_COMMA.match(value):
         value = value.replace(",", ".")
-    try:
-        price = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"price {value!r} is not a number") from None
-    if not price.is_finite():
-        raise ValueError(f"price {value!r} is not a number")
+    price = _decimal(value, "price", MAX_UNIT_PRICE)
     if price < 0:
         raise ValueError(f"negative price {value}")
     return price
 
 
-def _date(value: str, tz: ZoneInfo) -> datetime:
+def _date(value: str, tz: ZoneInfo, date_format: str | None = None) -> datetime:
+    if date_format:
+        try:
+            return datetime.strptime(value, date_format).replace(tzinfo=tz)
+        except ValueError:
+            raise ValueError(f"date {value!r} does not match {date_format}") from None
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).replace(tzinfo=tz)
@@ -222,7 +218,7 @@ class Invoice:
 
     @property
     def is_return(self) -> bool:
-        return self.number.upper().startswith("C")
+        return bool(self.lines) and self.lines[0].is_return
 
     @property
     def placed_at(self) -> datetime:
@@ -240,11 +236,17 @@ class InvoiceOutcome:
     new_customer: bool
     new_products: int
     duplicates: tuple[int, ...] = ()  # line numbers repeated from earlier lines of the invoice
+    rejected: str | None = None  # why none of these lines could be stored
 
 
 class InvoiceSink(Protocol):
     def write_invoice(self, invoice: Invoice, *, seen_before: bool) -> InvoiceOutcome:
         """Store one invoice atomically; ``seen_before``: more lines of an invoice met earlier."""
+        ...
+
+    def finish(self) -> int:
+        """Drop stored lines no part of this run accounted for (the file shrank an invoice);
+        returns how many invoices reported unchanged were changed by that."""
         ...
 
 
@@ -263,6 +265,8 @@ class ImportSummary:
     duplicates: int = 0
     bad: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # every problem, as it is found (the list above keeps only the first ones)
+    on_problem: Callable[[Problem], None] | None = field(default=None, repr=False)
 
     @property
     def invoices(self) -> int:
@@ -274,8 +278,11 @@ class ImportSummary:
         self.listed(line, reason)
 
     def listed(self, line: int, reason: str) -> None:
+        problem = Problem(line, reason)
         if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append(Problem(line, reason))
+            self.problems.append(problem)
+        if self.on_problem:
+            self.on_problem(problem)
 
 
 def import_rows(
@@ -285,18 +292,22 @@ def import_rows(
     sink: InvoiceSink,
     *,
     on_line: Callable[[int], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
 ) -> ImportSummary:
     """Parse numbered rows, group consecutive lines into invoices, and write each one.
 
     A bad line is reported and skipped; the rest of its invoice is still imported.
     """
-    summary = ImportSummary()
+    summary = ImportSummary(on_problem=on_problem)
     written: set[str] = set()  # invoice numbers written in this run (to merge reappearances)
     for invoice in _invoices(rows, cols, tz, summary, on_line):
         seen_before = invoice.number in written
         outcome = sink.write_invoice(invoice, seen_before=seen_before)
         written.add(invoice.number)
         _count(summary, invoice, outcome, seen_before)
+    trimmed = sink.finish()
+    summary.orders_unchanged -= trimmed
+    summary.orders_changed += trimmed
     return summary
 
 
@@ -335,6 +346,9 @@ def _invoices(
                 f"invoice {line.invoice}",
             )
             continue
+        if current.lines and line.is_return != current.is_return:
+            summary.problem(number, f"sales and returns mixed in invoice {line.invoice}")
+            continue
         current.lines.append(line)
     if current is not None:
         yield current
@@ -343,6 +357,10 @@ def _invoices(
 def _count(
     summary: ImportSummary, invoice: Invoice, outcome: InvoiceOutcome, seen_before: bool
 ) -> None:
+    if outcome.rejected:
+        for line in invoice.lines:
+            summary.problem(line.number, outcome.rejected)
+        return
     if seen_before:  # the order was counted with the invoice's first part
         summary.parts_merged += 1
     elif outcome.created:

@@ -270,11 +270,13 @@ class IngestApi:
             result = "unchanged"
             previous = self.store.latest_event(order.id, payload.status)
             at = previous.at if previous else None
-            notification = (
-                Notification.ALREADY_SENT
-                if self.store.announced(order.id, payload.status)
-                else Notification.NONE
-            )
+            if self.store.announced(order.id, payload.status):
+                notification = Notification.ALREADY_SENT
+            elif previous is not None:
+                # nobody was told yet (Telegram refused, or it was not asked): a retry may
+                notification = await self.announce(order, previous, requested=payload.notify)
+            else:
+                notification = Notification.NONE
         else:
             result, at = "changed", event.at
             self.orders_changed(request)

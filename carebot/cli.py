@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import dataclasses
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from datetime import date
@@ -19,7 +21,13 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
-from bot.importing import RETAIL_PROFILE, ImportSummary, parse_column_map
+from bot.importing import (
+    RETAIL_PROFILE,
+    ImportSummary,
+    Problem,
+    parse_column_map,
+    with_date_format,
+)
 from bot.segments import SegmentSummary
 from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
@@ -428,6 +436,13 @@ def import_group() -> None:
     help="Column names for the generic profile, e.g. invoice=OrderNo,customer=Email.",
 )
 @click.option(
+    "--date-format",
+    default=None,
+    metavar="FORMAT",
+    help='strptime format of the dates, e.g. "%d/%m/%Y %H:%M" for day-first exports '
+    "(default: ISO-8601 and the retail export's forms).",
+)
+@click.option(
     "--errors",
     "errors_file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -435,21 +450,39 @@ def import_group() -> None:
 )
 @click.pass_context
 def import_orders(
-    ctx: click.Context, file: Path, profile: str, mapping: str, errors_file: Path | None
+    ctx: click.Context,
+    file: Path,
+    profile: str,
+    mapping: str,
+    date_format: str | None,
+    errors_file: Path | None,
 ) -> None:
     """Import order lines (CSV or JSON Lines, .gz too); bad lines are reported, good ones kept."""
     config = load(ctx)
     if profile == "generic" and not mapping:
         fail("--profile generic needs --map, e.g. --map invoice=OrderNo,sku=SKU,customer=Email")
     try:
-        cols = parse_column_map(mapping) if mapping else RETAIL_PROFILE
+        cols = with_date_format(
+            parse_column_map(mapping) if mapping else RETAIL_PROFILE, date_format
+        )
     except ValueError as exc:
         fail(str(exc))
     repos = repositories(config)
     started = time.monotonic()
-    with click.progressbar(
-        length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
-    ) as bar:
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(
+            click.progressbar(
+                length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
+            )
+        )
+        on_problem = None
+        if errors_file is not None:
+            problems = csv.writer(stack.enter_context(errors_file.open("w", newline="")))
+            problems.writerow(["line", "problem"])
+
+            def on_problem(problem: Problem) -> None:
+                problems.writerow([problem.line, problem.reason])
+
         try:
             summary, _ = run_order_import(
                 repos,
@@ -459,9 +492,15 @@ def import_orders(
                 profile=profile,
                 clock=SystemClock(),
                 on_progress=bar.update,
+                on_problem=on_problem,
             )
         except ImportFileError as exc:
             fail(f"{file}: {exc}")
+        except sqlite3.Error as exc:
+            fail(
+                f"{file}: import stopped by the database ({exc}); nothing of the unfinished "
+                "batch was kept, run it again to complete"
+            )
     elapsed = time.monotonic() - started
     for line in describe_import(file, summary, elapsed):
         click.echo(line)
@@ -473,8 +512,7 @@ def import_orders(
             f"{segments.key_revenue_share:.0%} of revenue (`carebot customers segments`)"
         )
     if errors_file is not None:
-        write_problems(errors_file, summary)
-        click.echo(f"All {len(summary.problems)} listed problems written to {errors_file}.")
+        click.echo(f"All problems (bad and duplicate lines) written to {errors_file}.")
 
 
 def describe_import(file: Path, s: ImportSummary, elapsed: float) -> list[str]:
@@ -501,13 +539,6 @@ def describe_import(file: Path, s: ImportSummary, elapsed: float) -> list[str]:
         lines.append("  first problems:")
         lines += [f"    {p}" for p in shown]
     return lines
-
-
-def write_problems(path: Path, summary: ImportSummary) -> None:
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["line", "problem"])
-        writer.writerows([p.line, p.reason] for p in summary.problems)
 
 
 @import_group.command("products")

@@ -6,7 +6,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -18,6 +18,7 @@ from bot.importing import (
     UNREADABLE,
     ColumnMap,
     ImportSummary,
+    Problem,
     ProductRow,
     import_rows,
     parse_product,
@@ -66,42 +67,79 @@ def open_import_file(path: Path) -> OpenedFile:
 
 
 def numbered_rows(opened: OpenedFile, cols: ColumnMap) -> Iterator[tuple[int, Row]]:
-    """(line number, row) pairs; the header is line 1 of a CSV."""
+    """(line number where the row starts, row); a CSV header is line 1."""
     if opened.format == "jsonl":
-        yield from _jsonl_rows(opened.text)
+        yield from _jsonl_rows(opened.text, cols)
         return
-    reader = csv.DictReader(opened.text)
+    lines = _LineCounter(opened.text)
+    reader = csv.DictReader(lines)
     missing = cols.missing(reader.fieldnames or [])
     if missing:
         raise ImportFileError(
             f"missing column(s) {', '.join(missing)} (found: {', '.join(reader.fieldnames or [])})"
             "; map them with --map field=Column"
         )
-    line = 1
     while True:
+        lines.row_start = None
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield line + 1, {UNREADABLE: f"not readable as CSV ({exc})"}
+            yield lines.row_start or lines.count, {UNREADABLE: f"not readable as CSV ({exc})"}
         else:
-            yield line + 1, row
-        line = reader.line_num
+            yield lines.row_start or lines.count, row
 
 
-def _jsonl_rows(text: io.TextIOWrapper) -> Iterator[tuple[int, Row]]:
+class _LineCounter:
+    """Feeds the csv reader and remembers on which physical line each row starts.
+
+    The csv module skips blank lines and lets quoted fields span lines, so its own line
+    count cannot give a row's first line.
+    """
+
+    def __init__(self, text: Iterable[str]) -> None:
+        self.lines = iter(text)
+        self.count = 0
+        self.row_start: int | None = None
+
+    def __iter__(self) -> _LineCounter:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.count += 1
+        if self.row_start is None and line.strip():
+            self.row_start = self.count
+        return line
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _jsonl_rows(text: io.TextIOWrapper, cols: ColumnMap) -> Iterator[tuple[int, Row]]:
+    checked = False
     for number, raw_line in enumerate(text, start=1):
         if not raw_line.strip():
             continue
         try:
-            data: Any = json.loads(raw_line)
-        except json.JSONDecodeError as exc:
-            yield number, {UNREADABLE: f"not valid JSON ({exc.msg})"}
+            data: Any = json.loads(raw_line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
+            yield number, {UNREADABLE: f"not valid JSON ({reason})"}
             continue
         if not isinstance(data, dict):
             yield number, {UNREADABLE: "not a JSON object"}
             continue
+        if not checked:
+            missing = cols.missing(data)
+            if missing:
+                raise ImportFileError(
+                    f"line {number}: missing field(s) {', '.join(missing)} (found: "
+                    f"{', '.join(data)}); map them with --map field=name"
+                )
+            checked = True
         yield number, {k: None if v is None else str(v) for k, v in data.items()}
 
 
@@ -114,6 +152,7 @@ def run_order_import(
     profile: str,
     clock: Clock,
     on_progress: Callable[[int], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
 ) -> tuple[ImportSummary, int]:
     """Import one file; returns the summary and the file size in bytes."""
     opened = open_import_file(path)
@@ -143,6 +182,7 @@ def run_order_import(
                 ZoneInfo(config.shop.timezone),
                 writer,
                 on_line=progress,
+                on_problem=on_problem,
             )
     finally:
         opened.close()

@@ -157,19 +157,20 @@ def schedule_maintenance(bot: CareBot) -> None:
     )
 
 
-# Order events arrive in bursts (a shop syncing its backlog): recompute segments once, a
-# little after the last change, instead of after every order.
+# Order events arrive in bursts (a shop syncing its backlog): recompute segments once, at
+# most this long after the first change of a burst, instead of after every order. (Not
+# re-armed by later changes, so a steady stream still gets recomputed every 30 s.)
 SEGMENTS_DEBOUNCE = timedelta(seconds=30)
 SEGMENTS_JOB = "segments:recompute"
 
 
 def schedule_segments_recompute(bot: CareBot) -> None:
-    """(Re)start the debounce timer for the segment recompute."""
+    """Make sure a segment recompute is pending (one job, whatever the number of changes)."""
     queue = bot.application.job_queue
     if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
         return
-    for job in queue.get_jobs_by_name(SEGMENTS_JOB):
-        job.schedule_removal()
+    if any(not job.removed for job in queue.get_jobs_by_name(SEGMENTS_JOB)):
+        return
     queue.run_once(recompute_segments_job, when=SEGMENTS_DEBOUNCE, name=SEGMENTS_JOB)
 
 

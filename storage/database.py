@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -43,3 +45,25 @@ def pending_migrations(db: Database) -> list[str]:
 
 def applied_migrations(db: Database) -> list[str]:
     return [m.name for m in MIGRATIONS.applied(db)]
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[None]:
+    """Like ``db.atomic()``, but takes the write lock at BEGIN (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads first and writes later fails at once with "database
+    is locked" if another connection wrote in between (WAL cannot upgrade a stale
+    snapshot); taking the lock up front makes it wait for the busy timeout instead.
+    Nested inside another transaction it is a savepoint.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()  # no-op if the error already ended the transaction
+        raise
+    db.conn.execute("COMMIT")

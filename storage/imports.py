@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,8 +27,24 @@ BATCH_INVOICES = 500
 LineKey = tuple[str, str, int, Decimal]
 
 
+@dataclass
+class _Progress:
+    """An invoice met in this run: its order, stored line count, and lines accounted for."""
+
+    order_id: int
+    customer_id: int
+    stored: int
+    cursor: int
+    reported_changed: bool
+
+
 class OrderImportWriter:
-    """An ``InvoiceSink`` over a SQLite database; use as a context manager."""
+    """An ``InvoiceSink`` over a SQLite database; use as a context manager.
+
+    Each invoice part is compared with its own region of the stored lines (a part further
+    down the file continues where the previous part ended), so re-importing a file changes
+    nothing, and stored lines no part accounts for are dropped at the end (``finish``).
+    """
 
     def __init__(
         self, db: Database, *, rules: CategoryRules, currency: str, source: str, now: datetime
@@ -40,10 +56,13 @@ class OrderImportWriter:
         self.stamp = to_iso(now)
         self.customers: dict[str, int] = {}
         self.products: dict[str, int] = {}
+        self.progress: dict[str, _Progress] = {}
         self.pending = 0
 
     def __enter__(self) -> OrderImportWriter:
-        self.conn.execute("BEGIN")
+        # IMMEDIATE: take the write lock up front, so a concurrent writer (the running bot)
+        # makes us wait (busy timeout) instead of failing a read-then-write transaction.
+        self.conn.execute("BEGIN IMMEDIATE")
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -55,44 +74,108 @@ class OrderImportWriter:
     def write_invoice(self, invoice: Invoice, *, seen_before: bool) -> InvoiceOutcome:
         self.conn.execute("SAVEPOINT invoice")
         try:
-            outcome = self._write(invoice, seen_before)
+            if seen_before:
+                outcome = self._write_part(invoice, self.progress[invoice.number])
+            else:
+                outcome = self._write_first(invoice)
         except BaseException:
             self.conn.execute("ROLLBACK TO invoice")
             self.conn.execute("RELEASE invoice")
             raise
         self.conn.execute("RELEASE invoice")
+        self._maybe_commit()
+        return outcome
+
+    def finish(self) -> int:
+        """Trim stored lines that no part of this run accounted for; see ``InvoiceSink``."""
+        newly_changed = 0
+        for state in self.progress.values():
+            if state.stored > state.cursor:
+                self.conn.execute(
+                    "DELETE FROM order_items WHERE order_id = ? AND line_no > ?",
+                    [state.order_id, state.cursor],
+                )
+                self._update_total(state.order_id)
+                newly_changed += not state.reported_changed
+        return newly_changed
+
+    def _maybe_commit(self) -> None:
         self.pending += 1
         if self.pending >= BATCH_INVOICES:
             self.conn.execute("COMMIT")
-            self.conn.execute("BEGIN")
+            self.conn.execute("BEGIN IMMEDIATE")
             self.pending = 0
-        return outcome
 
-    def _write(self, invoice: Invoice, seen_before: bool) -> InvoiceOutcome:
+    def _write_first(self, invoice: Invoice) -> InvoiceOutcome:
         customer_id, new_customer = self._customer(invoice)
+        lines, duplicates = _without_duplicates(invoice.lines, set())
+        keys = [_key(line) for line in lines]
         row = self.conn.execute(
-            "SELECT id FROM orders WHERE external_id = ?", [invoice.number]
+            "SELECT id, customer_id, placed_at, country, kind FROM orders WHERE external_id = ?",
+            [invoice.number],
         ).fetchone()
-        existing = self._lines(row[0]) if row else []
-        lines, duplicates = _without_duplicates(invoice.lines, existing if seen_before else [])
-        new_keys = [_key(line) for line in lines]
-        # Stored lines that start with these are unchanged: any extra stored lines came from
-        # a later part of the same invoice further down the file (merged when it is reached).
-        if row and not seen_before and [k for k, _ in existing[: len(new_keys)]] == new_keys:
-            return InvoiceOutcome(False, False, new_customer, 0, duplicates)
-        if row and seen_before and not lines:
-            return InvoiceOutcome(False, False, new_customer, 0, duplicates)
-        new_products = 0
         if row is None:
             order_id = self._insert_order(invoice, customer_id)
-            first_line_no = 1
-        else:
-            order_id = row[0]
-            if seen_before:
-                first_line_no = len(existing) + 1
-            else:
-                self.conn.execute("DELETE FROM order_items WHERE order_id = ?", [order_id])
-                first_line_no = 1
+            new_products = self._insert_lines(order_id, lines, first_line_no=1)
+            self._update_total(order_id)
+            self.progress[invoice.number] = _Progress(
+                order_id, customer_id, len(lines), len(lines), True
+            )
+            return InvoiceOutcome(True, False, new_customer, new_products, duplicates)
+        order_id = int(row[0])
+        header = (customer_id, to_iso(invoice.placed_at), invoice.country, _kind(invoice))
+        changed = tuple(row[1:]) != header
+        if changed:
+            self.conn.execute(
+                """UPDATE orders SET customer_id = ?, placed_at = ?, country = ?, kind = ?,
+                   updated_at = ? WHERE id = ?""",
+                [*header, self.stamp, order_id],
+            )
+        stored = self._stored_keys(order_id)
+        new_products = 0
+        if stored[: len(keys)] != keys:
+            self.conn.execute("DELETE FROM order_items WHERE order_id = ?", [order_id])
+            new_products = self._insert_lines(order_id, lines, first_line_no=1)
+            stored, changed = keys, True
+        if changed:
+            self._update_total(order_id)
+        self.progress[invoice.number] = _Progress(
+            order_id, customer_id, len(stored), len(keys), changed
+        )
+        return InvoiceOutcome(False, changed, new_customer, new_products, duplicates)
+
+    def _write_part(self, invoice: Invoice, state: _Progress) -> InvoiceOutcome:
+        """More lines of an invoice met earlier in this file: they continue its order."""
+        customer_id, new_customer = self._customer(invoice)
+        if customer_id != state.customer_id:
+            return InvoiceOutcome(
+                False,
+                False,
+                new_customer,
+                0,
+                rejected=f"invoice {invoice.number} belongs to another customer earlier in the "
+                "file; these lines name a different one",
+            )
+        stored = self._stored_keys(state.order_id)
+        earlier = set(stored[: state.cursor])
+        lines, duplicates = _without_duplicates(invoice.lines, earlier)
+        keys = [_key(line) for line in lines]
+        end = state.cursor + len(keys)
+        new_products = 0
+        if stored[state.cursor : end] != keys:
+            self.conn.execute(
+                "DELETE FROM order_items WHERE order_id = ? AND line_no > ?",
+                [state.order_id, state.cursor],
+            )
+            new_products = self._insert_lines(state.order_id, lines, state.cursor + 1)
+            self._update_total(state.order_id)
+            state.stored, state.reported_changed = end, True
+        state.cursor = end
+        return InvoiceOutcome(False, False, new_customer, new_products, duplicates)
+
+    def _insert_lines(self, order_id: int, lines: list[Line], first_line_no: int) -> int:
+        """Insert the lines from ``first_line_no`` on; returns how many products were new."""
+        new_products = 0
         items = []
         for n, line in enumerate(lines, start=first_line_no):
             product_id = None
@@ -117,6 +200,9 @@ class OrderImportWriter:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             items,
         )
+        return new_products
+
+    def _update_total(self, order_id: int) -> None:
         self.conn.execute(
             """UPDATE orders SET
                  total = (SELECT ROUND(COALESCE(SUM(quantity * unit_price), 0), 2)
@@ -125,7 +211,14 @@ class OrderImportWriter:
                WHERE id = :id""",
             {"id": order_id, "now": self.stamp},
         )
-        return InvoiceOutcome(row is None, row is not None, new_customer, new_products, duplicates)
+
+    def _stored_keys(self, order_id: int) -> list[LineKey]:
+        rows = self.conn.execute(
+            """SELECT sku, description, quantity, unit_price FROM order_items
+               WHERE order_id = ? ORDER BY line_no""",
+            [order_id],
+        )
+        return [(r[0], r[1], r[2], _money(r[3])) for r in rows]
 
     def _customer(self, invoice: Invoice) -> tuple[int, bool]:
         cached = self.customers.get(invoice.customer)
@@ -148,8 +241,7 @@ class OrderImportWriter:
         return customer_id, created
 
     def _insert_order(self, invoice: Invoice, customer_id: int) -> int:
-        is_return = invoice.is_return
-        status = OrderStatus.CANCELLED if is_return else OrderStatus.DELIVERED
+        status = OrderStatus.CANCELLED if invoice.is_return else OrderStatus.DELIVERED
         placed = to_iso(invoice.placed_at)
         cursor = self.conn.execute(
             """INSERT INTO orders (external_id, customer_id, status, placed_at, currency, country,
@@ -162,7 +254,7 @@ class OrderImportWriter:
                 placed,
                 self.currency,
                 invoice.country,
-                "return" if is_return else "order",
+                _kind(invoice),
                 self.source,
                 self.stamp,
                 self.stamp,
@@ -199,13 +291,9 @@ class OrderImportWriter:
         self.products[line.sku] = product_id
         return product_id, True
 
-    def _lines(self, order_id: int) -> list[tuple[LineKey, int]]:
-        rows = self.conn.execute(
-            """SELECT sku, description, quantity, unit_price, line_no FROM order_items
-               WHERE order_id = ? ORDER BY line_no""",
-            [order_id],
-        )
-        return [((r[0], r[1], r[2], _money(r[3])), r[4]) for r in rows]
+
+def _kind(invoice: Invoice) -> str:
+    return "return" if invoice.is_return else "order"
 
 
 def _money(value: float) -> Decimal:
@@ -218,10 +306,10 @@ def _key(line: Line) -> LineKey:
 
 
 def _without_duplicates(
-    lines: Iterable[Line], earlier: list[tuple[LineKey, int]]
+    lines: Iterable[Line], earlier: set[LineKey]
 ) -> tuple[list[Line], tuple[int, ...]]:
     """Drop lines that repeat an earlier line of the same invoice (in this file or stored)."""
-    seen = {key for key, _ in earlier}
+    seen = set(earlier)
     kept, duplicates = [], []
     for line in lines:
         key = _key(line)
@@ -248,6 +336,7 @@ class ImportRunLog:
 
     def finish(self, run_id: int, summary: ImportSummary, now: datetime) -> None:
         data: dict[str, Any] = asdict(summary)
+        data.pop("on_problem", None)
         data["problems"] = [str(p) for p in summary.problems[:100]]
         self.db.execute(
             "UPDATE import_runs SET finished_at = ?, summary = ? WHERE id = ?",

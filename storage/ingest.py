@@ -12,6 +12,7 @@ from sqlite_utils import Database
 from bot.clock import from_iso, to_iso
 from bot.ingest import Recipient
 from bot.models import Order, OrderStatus
+from storage.database import write_transaction
 from storage.repositories import NewOrderItem, OrderRepository, one_row
 
 API_SOURCE = "api"
@@ -29,7 +30,7 @@ class SignatureLedger:
         Rows older than ``keep`` are purged on the way: their timestamps are outside the
         accepted window, so those requests fail the clock check anyway.
         """
-        with self.db.atomic():
+        with write_transaction(self.db):
             self.db.execute(
                 "DELETE FROM api_signatures WHERE received_at < ?", [to_iso(now - keep)]
             )
@@ -103,7 +104,7 @@ class IngestRepository:
         now: datetime,
     ) -> SavedOrder:
         """Create or replace an order (one transaction); what it records is marked "api"."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             existing = one_row(
                 self.db, "SELECT id FROM orders WHERE external_id = ?", [external_id]
             )
@@ -136,7 +137,7 @@ class IngestRepository:
         self, order_id: int, status: OrderStatus, at: datetime, now: datetime
     ) -> OrderEvent | None:
         """Set the order's status and record the event; None if it already had that status."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             row = one_row(self.db, "SELECT status FROM orders WHERE id = ?", [order_id])
             if row is None:
                 raise LookupError(f"no order {order_id}")

@@ -6,10 +6,12 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlite_utils import Database
 
+from bot.catalog import is_fee_code
 from bot.clock import from_iso, to_iso
 from bot.models import (
     Customer,
@@ -20,6 +22,7 @@ from bot.models import (
     TelegramIdentity,
 )
 from bot.search_terms import fts_query, index_text
+from storage.database import write_transaction
 
 _CUSTOMER_COLUMNS = (
     "id, first_name, last_name, language, timezone, external_id, telegram_user_id,"
@@ -165,7 +168,7 @@ class CustomerRepository:
 
         The conversation so far moves with them, so nothing the customer wrote is lost.
         """
-        with self.db.atomic():
+        with write_transaction(self.db):
             stub = one_row(
                 self.db,
                 """SELECT id FROM customers
@@ -304,8 +307,10 @@ class OrderRepository:
     ) -> int:
         """Create or replace an order and its lines in one transaction; returns our id."""
         items = list(items)
-        total = round(sum(i.quantity * i.unit_price for i in items), 2)
-        with self.db.atomic():
+        # Decimal, half-up: the same cents as the importer's SQLite ROUND for any input
+        exact = sum(Decimal(str(i.quantity)) * Decimal(str(i.unit_price)) for i in items)
+        total = float(Decimal(exact).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        with write_transaction(self.db):
             self.db.execute(
                 """
                 INSERT INTO orders (external_id, customer_id, status, placed_at, total, currency,
@@ -334,13 +339,14 @@ class OrderRepository:
                 {
                     "order_id": order_id,
                     "line_no": n,
-                    "product_id": self._product_id(
-                        item.sku, item.description, item.unit_price, now
-                    ),
+                    "product_id": None
+                    if is_fee_code(item.sku)
+                    else self._product_id(item.sku, item.description, item.unit_price, now),
                     "sku": item.sku,
                     "description": item.description,
                     "quantity": item.quantity,
                     "unit_price": item.unit_price,
+                    "is_product": 0 if is_fee_code(item.sku) else 1,
                 }
                 for n, item in enumerate(items, start=1)
             )
@@ -394,7 +400,7 @@ class FaqRepository:
     def upsert(self, entries: Iterable[FaqEntry], now: datetime) -> int:
         """Insert or update entries by (slug, lang); the FTS index follows through triggers."""
         count = 0
-        with self.db.atomic():
+        with write_transaction(self.db):
             for e in entries:
                 self.db.execute(
                     """
@@ -597,7 +603,7 @@ class LinkTokenRepository:
 
         Single use and race-free: a failed bind leaves the token unused.
         """
-        with self.db.atomic():
+        with write_transaction(self.db):
             cursor = self.db.execute(
                 """UPDATE link_tokens SET used_at = ?, used_by_telegram_user_id = ?
                    WHERE token_hash = ? AND used_at IS NULL""",

@@ -547,6 +547,19 @@ async def test_a_403_flags_the_customer_and_the_call_still_succeeds(api: Api) ->
     ) == [(None,)]  # nobody was told
 
 
+async def test_a_retry_after_a_refused_notification_tells_the_customer(api: Api) -> None:
+    await started(api, ANN)
+    await api.order("A-75")
+    api.chat.sandbox.set_fault("403", methods="sendMessage", chat_id=ANN.id, count=1)
+    status, answer = await api.status("A-75", "shipped")
+    assert (status, answer["notification"]) == (200, "blocked")
+    await api.chat.say(ANN, "/start")  # Ann writes again: no longer blocked
+    status, retry = await api.status("A-75", "shipped")
+    assert (status, retry["result"], retry["notification"]) == (200, "unchanged", "sent")
+    shipped = [m for m in await api.sent_to(ANN.id) if "#A-75" in m["plain_text"]]
+    assert len(shipped) == 1
+
+
 async def test_a_telegram_outage_does_not_fail_the_call(api: Api) -> None:
     await started(api, ANN)
     await api.order("A-80")

@@ -159,3 +159,25 @@ def test_a_locked_database_waits_instead_of_failing(tmp_path: Path) -> None:
     release.join()
     other.close()
     assert first.table("products").count == 2
+
+
+def test_api_order_totals_round_half_up_and_fees_are_not_products(
+    repos: Repositories, clock: FixedClock
+) -> None:
+    ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
+    order_id = repos.orders.save_order(
+        external_id="R1",
+        customer_id=ann,
+        status=OrderStatus.PAID,
+        placed_at=clock.now(),
+        currency="GBP",
+        items=[NewOrderItem("X", "HALF CENT", 1, 0.125), NewOrderItem("POST", "POSTAGE", 1, 2)],
+        now=clock.now(),
+    )
+    order = repos.orders.get_for_customer(order_id, ann)
+    assert order is not None
+    assert order.total == 2.13  # 0.125 rounds up, as the importer's SQLite ROUND does
+    products = repos.db.conn.execute("SELECT sku FROM products ORDER BY sku").fetchall()
+    assert products == [("X",)]
+    flags = repos.db.conn.execute("SELECT sku, is_product FROM order_items ORDER BY sku").fetchall()
+    assert flags == [("POST", 0), ("X", 1)]

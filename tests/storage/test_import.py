@@ -187,3 +187,172 @@ def test_a_catalog_sets_real_categories(
     assert repos.db.conn.execute(
         "SELECT category FROM products WHERE sku = '21844'"
     ).fetchone() == ("drinkware",)
+
+
+def write_csv(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + body, encoding="utf-8")
+    return path
+
+
+def line(
+    invoice: str,
+    sku: str,
+    qty: object,
+    customer: str,
+    price: object = "2.00",
+    when: str = "2010-12-01 08:26:00",
+) -> str:
+    return f"{invoice},{sku},ITEM {sku},{qty},{when},{price},{customer},UK\n"
+
+
+def test_a_split_invoice_naming_another_customer_is_refused(
+    tmp_path: Path, repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "split.csv",
+        line("1001", "A", 1, "111") + line("1002", "B", 1, "222") + line("1001", "CUP", 1, "333"),
+    )
+    s = run(repos, path, config, clock)
+    assert [str(p) for p in s.problems] == [
+        "line 4: invoice 1001 belongs to another customer earlier in the file; these lines "
+        "name a different one"
+    ]
+    rows = repos.db.conn.execute(
+        "SELECT o.external_id, c.external_id, COUNT(i.id) FROM orders o "
+        "JOIN customers c ON c.id = o.customer_id JOIN order_items i ON i.order_id = o.id "
+        "GROUP BY o.id ORDER BY o.external_id"
+    ).fetchall()
+    assert rows == [("1001", "111", 1), ("1002", "222", 1)]
+
+
+def test_a_corrected_file_moves_shrinks_and_redates_an_invoice(
+    tmp_path: Path, repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    first = write_csv(tmp_path, "v1.csv", line("5001", "A", 1, "111") + line("5001", "B", 2, "111"))
+    run(repos, first, config, clock)
+    fixed = write_csv(tmp_path, "v2.csv", line("5001", "A", 1, "777", when="2011-01-05 09:00:00"))
+    s = run(repos, fixed, config, clock)
+    assert (s.orders_changed, s.orders_unchanged) == (1, 0)
+    order = repos.db.conn.execute(
+        "SELECT c.external_id, o.placed_at, o.total FROM orders o "
+        "JOIN customers c ON c.id = o.customer_id WHERE o.external_id = '5001'"
+    ).fetchone()
+    assert order == ("777", "2011-01-05T09:00:00+00:00", 2.0)
+    assert repos.db.conn.execute("SELECT COUNT(*) FROM order_items").fetchone() == (1,)
+
+
+def test_reimporting_split_invoices_reports_the_same_duplicates(
+    repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    first = run(repos, SAMPLE, config, clock)
+    again = run(repos, SAMPLE, config, clock)
+    assert again.duplicates == first.duplicates == 504
+    assert again.bad == 0
+
+
+@pytest.mark.parametrize(
+    ("quantity", "price", "reason"),
+    [
+        ("Infinity", "1", "quantity 'Infinity' is not a number between"),
+        ("sNaN", "1", "quantity 'sNaN' is not a number"),
+        ("1e30", "1", "quantity '1e30' is not a number between"),
+        ("1e99999999", "1", "quantity '1e99999999' is not a number"),
+        ("2", "1e400", "price '1e400' is not a number between"),
+    ],
+)
+def test_absurd_numbers_are_bad_lines_not_crashes(
+    tmp_path: Path,
+    repos: Repositories,
+    config: Config,
+    clock: FixedClock,
+    quantity: str,
+    price: str,
+    reason: str,
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "absurd.csv",
+        line("7001", "A", quantity, "111", price) + line("7002", "B", 1, "111"),
+    )
+    s = run(repos, path, config, clock)
+    assert s.orders_created == 1
+    assert str(s.problems[0]).startswith(f"line 2: {reason}")
+
+
+def test_line_numbers_survive_blank_lines_and_multiline_fields(
+    tmp_path: Path, repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_bytes(
+        (
+            HEADER
+            + "\r\n\r\n"
+            + '8001,A,"TWO\r\nLINES",1,2010-12-01 08:26:00,1,111,UK\r\n'
+            + line("8001", "B", 1, "111", price="-1").replace("\n", "\r\n")
+        ).encode()
+    )
+    s = run(repos, path, config, clock)
+    assert [str(p) for p in s.problems] == ["line 6: negative price -1"]
+
+
+def test_json_lines_edge_cases(
+    tmp_path: Path, repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    good = {
+        "Invoice": "9001",
+        "StockCode": "A",
+        "Description": "X",
+        "Quantity": 1,
+        "InvoiceDate": "2010-12-01 08:26:00",
+        "Price": 1,
+        "Customer ID": "111",
+    }
+    path = tmp_path / "edge.jsonl"
+    path.write_text(
+        json.dumps(good)
+        + "\n"
+        + '{"Invoice": "9002", "Quantity": '
+        + "9" * 5000
+        + "}\n"
+        + '{"Invoice": "9003", "Price": NaN}\n'
+        + "[" * 100_000
+        + "]" * 100_000
+        + "\n",
+        encoding="utf-8",
+    )
+    s = run(repos, path, config, clock)
+    assert s.orders_created == 1
+    assert [p.line for p in s.problems] == [2, 3, 4]
+    assert all("not valid JSON" in p.reason or "JSON object" in p.reason for p in s.problems)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(
+        json.dumps({**good, "customer_id": "1"} | {"Customer ID": None}).replace(
+            '"Customer ID": null', '"cust": 1'
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFileError, match="missing field\\(s\\) Customer ID"):
+        run(repos, wrong, config, clock)
+
+
+def test_generic_profile_has_no_c_prefix_rule_and_takes_a_date_format(
+    tmp_path: Path, repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    from bot.importing import with_date_format
+
+    path = write_csv(
+        tmp_path,
+        "generic.csv",
+        line("CA-1001", "A", 2, "111", when="13/12/2010 09:00")
+        + line("CA-1002", "A", -1, "111", when="14/12/2010 09:00"),
+    )
+    cols = with_date_format(parse_column_map("country=Country"), "%d/%m/%Y %H:%M")
+    s = run(repos, path, config, clock, cols=cols)
+    assert (s.orders_created, s.returns, s.bad) == (2, 1, 0)
+    kinds = repos.db.conn.execute(
+        "SELECT external_id, kind, substr(placed_at, 1, 10) FROM orders ORDER BY external_id"
+    ).fetchall()
+    assert kinds == [("CA-1001", "order", "2010-12-13"), ("CA-1002", "return", "2010-12-14")]
