@@ -27,7 +27,7 @@ BATCH_INVOICES = 500
 LineKey = tuple[str, str, int, Decimal]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Progress:
     """An invoice met in this run: its order, stored line count, and lines accounted for."""
 
