@@ -15,6 +15,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -22,6 +23,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.catalog import DEFAULT_CATEGORY, CategoryRules, parse_category_rules
 from bot.hours import WeeklyHours, parse_weekly_hours
+from bot.sla import (
+    DEFAULT_FIRST_RESPONSE,
+    DEFAULT_RESOLUTION,
+    BusinessCalendar,
+    Holidays,
+    Priority,
+    Targets,
+    parse_holidays,
+    parse_targets,
+)
 
 SUPPORTED_LANGUAGES = ("en", "zh")
 ENV_PREFIX = "CAREBOT_"
@@ -88,6 +99,23 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class SlaConfig:
+    """Service-level targets, counted in business hours (support hours, minus holidays)."""
+
+    first_response: Targets = field(default_factory=Targets)
+    resolution: Targets = field(default_factory=Targets)
+    holidays: Holidays = field(default_factory=Holidays)
+
+    @property
+    def first_response_targets(self) -> dict[Priority, timedelta]:
+        return self.first_response.merged(DEFAULT_FIRST_RESPONSE)
+
+    @property
+    def resolution_targets(self) -> dict[Priority, timedelta]:
+        return self.resolution.merged(DEFAULT_RESOLUTION)
+
+
+@dataclass(frozen=True)
 class CatalogConfig:
     default_category: str = DEFAULT_CATEGORY
     categories: CategoryRules = field(default_factory=CategoryRules.defaults)
@@ -107,12 +135,19 @@ class Config:
     links: LinksConfig = field(default_factory=LinksConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
     source: str = "<defaults>"
 
     @property
     def uses_sandbox(self) -> bool:
         """No token and no custom server: the bot can only talk to the local sandbox."""
         return not self.telegram.token
+
+    def business_calendar(self) -> BusinessCalendar:
+        """Support hours in the shop's timezone, minus the configured holidays."""
+        return BusinessCalendar(
+            self.shop.support_hours, ZoneInfo(self.shop.timezone), self.sla.holidays.days
+        )
 
     @property
     def web_server_needed(self) -> bool:
@@ -128,6 +163,7 @@ _SECTIONS: dict[str, type] = {
     "links": LinksConfig,
     "api": ApiConfig,
     "catalog": CatalogConfig,
+    "sla": SlaConfig,
 }
 
 
@@ -216,6 +252,20 @@ def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
         return ConfigError(f"{source}: {where} must be {expected}, got {value!r}")
 
     origin = typing.get_origin(hint)
+    if hint is Targets:
+        if not isinstance(value, Mapping):
+            raise fail('a table like { urgent = "1h", normal = "4h" }')
+        try:
+            return Targets(tuple(parse_targets(value, {}).items()))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {where}: {exc}") from None
+    if hint is Holidays:
+        if not isinstance(value, list):
+            raise fail('a list of dates like ["2026-12-25"]')
+        try:
+            return Holidays(parse_holidays(value))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {where}: {exc}") from None
     if hint is CategoryRules:
         if not isinstance(value, Mapping):
             raise fail('a table like { kitchen = ["MUG", "TEA"] }')
