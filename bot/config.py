@@ -13,7 +13,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -247,37 +247,35 @@ def _from_env(text: str, hint: Any) -> Any:
     return text
 
 
+# Config values with their own syntax: (TOML shape, example for the error, parser that
+# raises ValueError with the reason).
+_STRUCTURED: dict[Any, tuple[type, str, Callable[[Any], Any]]] = {
+    WeeklyHours: (Mapping, 'a table like { mon = "09:00-18:00" }', parse_weekly_hours),
+    CategoryRules: (
+        Mapping,
+        'a table like { kitchen = ["MUG", "TEA"] }',
+        lambda v: parse_category_rules(v, DEFAULT_CATEGORY),
+    ),
+    Targets: (
+        Mapping,
+        'a table like { urgent = "1h", normal = "4h" }',
+        lambda v: Targets(tuple(parse_targets(v, {}).items())),
+    ),
+    Holidays: (list, 'a list of dates like ["2026-12-25"]', lambda v: Holidays(parse_holidays(v))),
+}
+
+
 def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
     def fail(expected: str) -> ConfigError:
         return ConfigError(f"{source}: {where} must be {expected}, got {value!r}")
 
     origin = typing.get_origin(hint)
-    if hint is Targets:
-        if not isinstance(value, Mapping):
-            raise fail('a table like { urgent = "1h", normal = "4h" }')
+    if hint in _STRUCTURED:
+        shape, example, parse = _STRUCTURED[hint]
+        if not isinstance(value, shape):
+            raise fail(example)
         try:
-            return Targets(tuple(parse_targets(value, {}).items()))
-        except ValueError as exc:
-            raise ConfigError(f"{source}: {where}: {exc}") from None
-    if hint is Holidays:
-        if not isinstance(value, list):
-            raise fail('a list of dates like ["2026-12-25"]')
-        try:
-            return Holidays(parse_holidays(value))
-        except ValueError as exc:
-            raise ConfigError(f"{source}: {where}: {exc}") from None
-    if hint is CategoryRules:
-        if not isinstance(value, Mapping):
-            raise fail('a table like { kitchen = ["MUG", "TEA"] }')
-        try:
-            return parse_category_rules(value, DEFAULT_CATEGORY)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: {where}: {exc}") from None
-    if hint is WeeklyHours:
-        if not isinstance(value, Mapping):
-            raise fail('a table like { mon = "09:00-18:00" }')
-        try:
-            return parse_weekly_hours(value)
+            return parse(value)
         except ValueError as exc:
             raise ConfigError(f"{source}: {where}: {exc}") from None
     if origin is Literal:
