@@ -353,7 +353,7 @@ def segment_customers(totals: Sequence[PurchaseTotals], as_of: date | None = Non
     keys = _key_customers(zip((t.customer_id for t in scored), spend_cents, strict=True))
     result: list[CustomerStats] = []
     for t, r, f, m in zip(scored, r_scores, f_scores, m_scores, strict=True):
-        result.append(_stats(t, r, f, m, _GRID[r, f, m], t.customer_id in keys))
+        result.append(_stats(t, r, f, m, classify(r, f, m), t.customer_id in keys))
     result += [_stats(t, 0, 0, 0, Segment.RETURNS_ONLY, False) for t in totals if t.orders <= 0]
     return Segmentation(reference, result, summarize(result, reference))
 

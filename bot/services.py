@@ -34,9 +34,6 @@ class CustomerService:
         language = language_from_telegram(who.language_code, self.default_language)
         return self.store.touch_from_telegram(who, chat_id, language, self.clock.now())
 
-    def known(self, user_id: int) -> Customer | None:
-        return self.store.by_telegram_user(user_id)
-
     def reload(self, customer: Customer) -> Customer:
         """The customer as stored now (after a settings change)."""
         return self.store.get(customer.id) or customer

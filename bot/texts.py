@@ -26,7 +26,6 @@ class T(StrEnum):
     # messages (HTML)
     WELCOME = "welcome.html"
     HELP = "help.html"
-    MENU_PROMPT = "menu_prompt.html"
     ASK_PROMPT = "ask_prompt.html"
     FAQ_ANSWER = "faq_answer.html"
     FAQ_THANKS = "faq_thanks.html"
@@ -48,7 +47,6 @@ class T(StrEnum):
     TIMEZONE_CHANGED = "timezone_changed.html"
     TIMEZONE_INVALID = "timezone_invalid.html"
     REMINDERS_OFF = "reminders_off.html"
-    REMINDERS_ON = "reminders_on.html"
     LINK_SUCCESS = "link_success.html"
     LINK_INVALID = "link_invalid.html"
     LINK_EXPIRED = "link_expired.html"
@@ -75,7 +73,6 @@ class T(StrEnum):
     BTN_TIMEZONE_OTHER = "btn_timezone_other.txt"
     BTN_REMINDERS_TOGGLE = "btn_reminders_toggle.txt"
     BTN_ORDER_UPDATES_TOGGLE = "btn_order_updates_toggle.txt"
-    BTN_BACK = "btn_back.txt"
     CMD_START = "cmd_start.txt"
     CMD_HELP = "cmd_help.txt"
     CMD_ORDERS = "cmd_orders.txt"

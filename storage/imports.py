@@ -322,7 +322,7 @@ def _without_duplicates(
 
 
 class ImportRunLog:
-    """A row per import: what file, when, and its summary (for `carebot import history`)."""
+    """A row per import: what file, when, and its summary (the audit trail of imports)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

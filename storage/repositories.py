@@ -658,12 +658,6 @@ class HandoffRepository:
         assert table.last_rowid is not None
         return table.last_rowid
 
-    def open_count(self) -> int:
-        row = one_row(
-            self.db, "SELECT COUNT(*) AS n FROM handoff_requests WHERE status = 'open'", []
-        )
-        return int(row["n"]) if row else 0
-
 
 @dataclass(frozen=True)
 class Repositories:
