@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from bot.clock import Clock
@@ -66,12 +67,17 @@ class CustomerService:
         self.store.update_settings(customer.id, self.clock.now(), blocked=True)
 
 
+@cache
+def _zones_by_lower_name() -> dict[str, str]:
+    # available_timezones() walks the tz database on disk: once per process is enough
+    return {z.lower(): z for z in available_timezones()}
+
+
 def canonical_timezone(name: str) -> str | None:
     name = name.strip().replace(" ", "_")
     if not name or len(name) > 64:
         return None
-    lookup = {z.lower(): z for z in available_timezones()}
-    zone = lookup.get(name.lower())
+    zone = _zones_by_lower_name().get(name.lower())
     return zone if zone is not None and is_place_timezone(zone) else None
 
 

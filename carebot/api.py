@@ -52,8 +52,9 @@ from bot.ingest import (
 from bot.models import Order, OrderStatus
 from handlers.common import fit
 from handlers.context import BotData, Deps
+from storage.database import write_transaction
 from storage.ingest import IngestRepository, OrderEvent, SignatureLedger
-from storage.repositories import CustomerRepository, NewOrderItem
+from storage.repositories import NewOrderItem, Repositories
 
 logger = logging.getLogger("carebot.api")
 
@@ -120,13 +121,13 @@ def parse_json(body: bytes) -> Any:
 class IngestApi:
     """The handlers, over the bot's storage connection, services, texts and clock."""
 
-    def __init__(self, config: Config, bot: Bot, deps: Deps) -> None:
+    def __init__(self, config: Config, bot: Bot, deps: Deps, repos: Repositories) -> None:
         self.config = config
         self.bot = bot
         self.deps = deps
         self.clock = deps.clock
-        db = deps.log.db  # the bot's one connection: one writer, short statements on the loop
-        self.customers = CustomerRepository(db)
+        db = repos.db  # the bot's one connection: one writer, short statements on the loop
+        self.customers = repos.customers
         self.store = IngestRepository(db)
         self.signatures = SignatureLedger(db)
         self.openapi = openapi_document(config)
@@ -150,7 +151,7 @@ class IngestApi:
         payload = parse_or_400(parse_customer, await self.signed_json(request))
         now = self.clock.now()
         before = self.customers.by_external_id(payload.external_id)
-        with self.customers.db.atomic():
+        with write_transaction(self.customers.db):
             # Omitted optional fields keep what is stored; the customer's own language and
             # timezone (chosen in the bot) are never overwritten.
             customer_id = self.customers.create_shop_customer(
@@ -448,13 +449,16 @@ def _same_order(
 
 
 def register_api(
-    app: web.Application, config: Config, application: Application[Any, Any, Any, Any, Any, Any]
+    app: web.Application,
+    config: Config,
+    application: Application[Any, Any, Any, Any, Any, Any],
+    repos: Repositories,
 ) -> None:
     """Mount the API under /api/v1 on the bot's web app."""
     bot_data = application.bot_data
     if not isinstance(bot_data, BotData):
         raise TypeError("the ingest API needs the Application made by build_application")
-    api = IngestApi(config, application.bot, bot_data.deps)
+    api = IngestApi(config, application.bot, bot_data.deps, repos)
     sub = web.Application(middlewares=[json_errors])
     sub.add_routes(api.routes())
     app.add_subapp(API_PREFIX, sub)

@@ -192,7 +192,10 @@ async def recompute_segments_job(context: CareContext) -> None:
 
 async def start_web(bot: CareBot) -> web.AppRunner:
     web_app = build_web_app(
-        bot.config, bot.application, on_orders_changed=lambda: schedule_segments_recompute(bot)
+        bot.config,
+        bot.application,
+        bot.repos,
+        on_orders_changed=lambda: schedule_segments_recompute(bot),
     )
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()

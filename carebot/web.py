@@ -14,6 +14,7 @@ from telegram.ext import Application
 
 from bot.config import Config
 from carebot.api import ON_ORDERS_CHANGED, no_orders_changed_callback, register_api
+from storage.repositories import Repositories
 
 logger = logging.getLogger("carebot.web")
 
@@ -58,6 +59,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_web_app(
     config: Config,
     application: Application,  # type: ignore[type-arg]
+    repos: Repositories,
     *,
     on_orders_changed: Callable[[], None] | None = None,
 ) -> web.Application:
@@ -70,5 +72,5 @@ def build_web_app(
     if config.telegram.mode == "webhook":
         app.router.add_post(webhook_path(config), telegram_webhook)
     if config.api.enabled:
-        register_api(app, config, application)
+        register_api(app, config, application, repos)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -165,8 +166,12 @@ def main_menu(texts: Texts, lang: str) -> ReplyKeyboardMarkup:
     )
 
 
+@cache
 def menu_labels(texts: Texts) -> dict[str, T]:
-    """Every language's menu label mapped to its key, to recognise reply-keyboard presses."""
+    """Every language's menu label mapped to its key, to recognise reply-keyboard presses.
+
+    Cached: labels are fixed per process, and this runs on every menu press.
+    """
     return {label: key for key in MENU_BUTTONS for label in texts.all_languages(key).values()}
 
 

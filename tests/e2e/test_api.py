@@ -152,7 +152,9 @@ async def api(tmp_path: Path, clock: FixedClock, demo_database: Path) -> AsyncIt
         changes.append("changed")
 
     async for chat in start_chat(demo_database, config, clock):
-        web_app = build_web_app(config, chat.care.application, on_orders_changed=orders_changed)
+        web_app = build_web_app(
+            config, chat.care.application, chat.care.repos, on_orders_changed=orders_changed
+        )
         async with TestClient(TestServer(web_app)) as client:
             yield Api(client, chat, clock, config, changes, openapi_document(config))
 

@@ -179,3 +179,51 @@ def test_a_rejected_token_is_named_without_echoing_it(tmp_path: Path) -> None:
     line = telegram_failure(config, InvalidToken("The token `123:abc` was rejected by the server."))
     assert line.endswith("[telegram] token was rejected by the Bot API (check it with @BotFather)")
     assert "123:abc" not in line
+
+
+def test_import_orders_prints_a_summary_and_writes_every_problem(tmp_path: Path) -> None:
+    path = str(write_config(tmp_path))
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,UK\n"
+        "536365,POST,POSTAGE,1,2010-12-01 08:26:00,15,17850,UK\n"
+        "536365,71053,WHITE METAL LANTERN,six,2010-12-01 08:26:00,3.39,17850,UK\n"
+        "536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,,UK\n"
+        "C536379,D,Discount,-1,2010-12-01 09:41:00,27.50,17850,UK\n",
+        encoding="utf-8",
+    )
+    errors = tmp_path / "problems.csv"
+    code, out, _ = run("--config", path, "import", "orders", str(orders), "--errors", str(errors))
+    assert code == 0
+    assert "Imported orders.csv: 5 lines" in out
+    assert "orders     2 new, 0 changed, 0 unchanged; 1 of them returns/cancellations" in out
+    assert "skipped    1 lines without a customer id, 0 duplicate lines" in out
+    assert "fees       2 postage/fee/adjustment lines" in out
+    assert "bad lines  1" in out
+    assert "line 4: quantity 'six' is not a number" in out
+    assert "segments   recomputed for 1 customers" in out
+    assert errors.read_text(encoding="utf-8").splitlines() == [
+        "line,problem",
+        "4,quantity 'six' is not a number",
+    ]
+    code, out, _ = run("--config", path, "import", "orders", str(orders))
+    assert "orders     0 new, 0 changed, 2 unchanged" in out
+    code, _, err = run("--config", path, "import", "orders", str(orders), "--profile", "generic")
+    assert code == 2
+    assert "--profile generic needs --map" in err
+
+
+def test_import_products_sets_categories_and_names_bad_rows(tmp_path: Path) -> None:
+    path = str(write_config(tmp_path))
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("sku,name,category\n85123A,Heart holder,lighting\n,No sku,x\n", "utf-8")
+    code, out, err = run("--config", path, "import", "products", str(catalog))
+    assert code == 0
+    assert "1 products created, 0 updated." in out
+    assert "skipped: line 3: sku is empty" in err
+    no_sku_column = tmp_path / "bad.csv"
+    no_sku_column.write_text("title\nx\n", "utf-8")
+    code, _, err = run("--config", path, "import", "products", str(no_sku_column))
+    assert code == 2
+    assert "missing column(s) for sku (found: title)" in err  # "title" is a name alias
