@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -33,6 +34,7 @@ from bot.sla import (
     parse_holidays,
     parse_targets,
 )
+from bot.tickets import DEFAULT_CATEGORIES, SlaPolicy, TicketSettings
 
 SUPPORTED_LANGUAGES = ("en", "zh")
 ENV_PREFIX = "CAREBOT_"
@@ -71,6 +73,17 @@ class DatabaseConfig:
 class StaffConfig:
     chat_id: int = 0
     admins: tuple[int, ...] = ()
+    members: tuple[int, ...] = ()
+    language: str = ""
+    sign_replies: bool = False
+
+    def is_staff(self, user_id: int) -> bool:
+        """Configured as staff. With no ``members`` list, anyone in the staff chat is staff."""
+        return user_id in self.admins or user_id in self.members
+
+    @property
+    def members_listed(self) -> bool:
+        return bool(self.members)
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,23 @@ class SlaConfig:
 
 
 @dataclass(frozen=True)
+class CannedReplies:
+    """Canned staff replies from config: name -> text with {{ variables }}."""
+
+    texts: tuple[tuple[str, str], ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.texts)
+
+
+@dataclass(frozen=True)
+class TicketsConfig:
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    reopen_days: int = 7
+    canned: CannedReplies = field(default_factory=CannedReplies)
+
+
+@dataclass(frozen=True)
 class CatalogConfig:
     default_category: str = DEFAULT_CATEGORY
     categories: CategoryRules = field(default_factory=CategoryRules.defaults)
@@ -136,6 +166,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     sla: SlaConfig = field(default_factory=SlaConfig)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
     source: str = "<defaults>"
 
     @property
@@ -148,6 +179,22 @@ class Config:
         return BusinessCalendar(
             self.shop.support_hours, ZoneInfo(self.shop.timezone), self.sla.holidays.days
         )
+
+    def sla_policy(self) -> SlaPolicy:
+        return SlaPolicy(
+            self.business_calendar(),
+            self.sla.first_response_targets,
+            self.sla.resolution_targets,
+        )
+
+    def ticket_settings(self) -> TicketSettings:
+        return TicketSettings(
+            categories=self.tickets.categories, reopen_days=self.tickets.reopen_days
+        )
+
+    @property
+    def staff_language(self) -> str:
+        return self.staff.language or self.shop.default_language
 
     @property
     def web_server_needed(self) -> bool:
@@ -164,6 +211,7 @@ _SECTIONS: dict[str, type] = {
     "api": ApiConfig,
     "catalog": CatalogConfig,
     "sla": SlaConfig,
+    "tickets": TicketsConfig,
 }
 
 
@@ -262,6 +310,11 @@ _STRUCTURED: dict[Any, tuple[type, str, Callable[[Any], Any]]] = {
         lambda v: Targets(tuple(parse_targets(v, {}).items())),
     ),
     Holidays: (list, 'a list of dates like ["2026-12-25"]', lambda v: Holidays(parse_holidays(v))),
+    CannedReplies: (
+        Mapping,
+        'a table like { thanks = "Thank you, {{ name }}!" }',
+        lambda v: CannedReplies(parse_canned_replies(v)),
+    ),
 }
 
 
@@ -283,6 +336,10 @@ def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
         if value not in allowed:
             raise fail(" or ".join(f'"{a}"' for a in allowed))
         return value
+    if origin is tuple and typing.get_args(hint)[0] is str:
+        if not isinstance(value, list) or not value or not all(_is_slug(v) for v in value):
+            raise fail('a non-empty list of names like ["damaged", "late"]')
+        return tuple(value)
     if origin is tuple:
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -345,8 +402,39 @@ def _check_cross_field_rules(config: Config) -> None:
         )
     if config.api.max_body_bytes < 1024:
         raise ConfigError(f"{source}: [api] max_body_bytes must be at least 1024")
+    if config.staff.language and config.staff.language not in SUPPORTED_LANGUAGES:
+        raise ConfigError(
+            f"{source}: [staff] language must be one of {', '.join(SUPPORTED_LANGUAGES)}, "
+            f"got {config.staff.language!r}"
+        )
+    if config.staff.chat_id > 0:
+        raise ConfigError(
+            f"{source}: [staff] chat_id must be a group id (negative, like -1001234567890), "
+            f"got {config.staff.chat_id}"
+        )
+    if not 1 <= config.tickets.reopen_days <= 365:
+        raise ConfigError(f"{source}: [tickets] reopen_days must be between 1 and 365")
     if config.links.token_ttl_hours < 1:
         raise ConfigError(f"{source}: [links] token_ttl_hours must be at least 1")
+
+
+def _is_slug(value: object) -> bool:
+    return isinstance(value, str) and _SLUG.fullmatch(value) is not None
+
+
+_SLUG = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def parse_canned_replies(table: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``{thanks = "..."}``: names are lowercase words (what staff type after /canned)."""
+    replies = []
+    for name, text in table.items():
+        if not _is_slug(name):
+            raise ValueError(f"{name!r} must be a lowercase name like thanks or refund_sent")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{name} must be a non-empty string")
+        replies.append((name, text))
+    return tuple(replies)
 
 
 def is_place_timezone(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Customer-facing services: identity and settings, FAQ, orders, account links, handoffs."""
+"""Customer-facing services: identity and settings, FAQ, orders, account links, tickets."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from bot.clock import Clock
 from bot.config import SUPPORTED_LANGUAGES, Config, is_place_timezone
-from bot.hours import WeeklyHours
 from bot.models import Customer, FaqEntry, FaqMatch, Order, TelegramIdentity
-from bot.ports import CustomerStore, FaqStore, HandoffStore, LinkTokenStore, OrderStore
+from bot.ports import CustomerStore, FaqStore, LinkTokenStore, OrderStore
 from bot.search_terms import coverage, search_terms
 from bot.texts import language_from_telegram
+from bot.tickets import TicketService, TicketStore
 
 RECENT_ORDERS = 5
 # An answer is offered only when it covers enough of what was asked; below this the
@@ -206,37 +206,12 @@ class LinkService:
 
 
 @dataclass(frozen=True)
-class Handoff:
-    request_id: int
-    open_now: bool
-    next_opening: datetime | None
-
-
-class HandoffService:
-    """Records a wish to talk to a person and says when someone will be there."""
-
-    def __init__(self, store: HandoffStore, clock: Clock, hours: WeeklyHours, tz: str) -> None:
-        self.store = store
-        self.clock = clock
-        self.hours = hours
-        self.tz = ZoneInfo(tz)
-
-    def request(self, customer: Customer, reason: str, question: str | None) -> Handoff:
-        now = self.clock.now()
-        request_id = self.store.open(customer.id, reason, question, now)
-        open_now = self.hours.is_open(now, self.tz)
-        return Handoff(
-            request_id, open_now, None if open_now else self.hours.next_opening(now, self.tz)
-        )
-
-
-@dataclass(frozen=True)
 class Services:
     customers: CustomerService
     faq: FaqService
     orders: OrderService
     links: LinkService
-    handoffs: HandoffService
+    tickets: TicketService
 
     @classmethod
     def build(
@@ -248,7 +223,7 @@ class Services:
         orders: OrderStore,
         faq: FaqStore,
         link_tokens: LinkTokenStore,
-        handoffs: HandoffStore,
+        tickets: TicketStore,
     ) -> Services:
         shop = config.shop
         return cls(
@@ -258,7 +233,7 @@ class Services:
             links=LinkService(
                 link_tokens, customers, clock, timedelta(hours=config.links.token_ttl_hours)
             ),
-            handoffs=HandoffService(handoffs, clock, shop.support_hours, shop.timezone),
+            tickets=TicketService(tickets, config.sla_policy(), config.ticket_settings()),
         )
 
 

@@ -31,8 +31,44 @@ class T(StrEnum):
     FAQ_THANKS = "faq_thanks.html"
     FAQ_NO_MATCH = "faq_no_match.html"
     FAQ_NOT_HELPFUL = "faq_not_helpful.html"
-    HANDOFF_RECORDED = "handoff_recorded.html"
-    COMPLAINT_PROMPT = "complaint_prompt.html"
+    COMPLAINT_CHOOSE_ORDER = "complaint_choose_order.html"
+    COMPLAINT_CHOOSE_CATEGORY = "complaint_choose_category.html"
+    COMPLAINT_DESCRIBE = "complaint_describe.html"
+    COMPLAINT_ADDED = "complaint_added.html"
+    COMPLAINT_CANCELLED = "complaint_cancelled.html"
+    FORM_EXPIRED = "form_expired.html"
+    TICKET_OPENED = "ticket_opened.html"
+    TICKET_CONTINUES = "ticket_continues.html"
+    TICKET_REOPENED = "ticket_reopened.html"
+    TICKET_RESOLVED = "ticket_resolved.html"
+    STATUS_LIST = "status_list.html"
+    STATUS_NONE = "status_none.html"
+    BANNED_NOTICE = "banned_notice.html"
+    UNBANNED_NOTICE = "unbanned_notice.html"
+    STAFF_ONLY = "staff_only.html"
+    # staff chat (rendered in [staff] language)
+    STAFF_CARD = "staff_card.html"
+    STAFF_TOPIC_TITLE = "staff_topic_title.txt"
+    STAFF_TOPIC_RECREATED = "staff_topic_recreated.html"
+    STAFF_RELAY_FAILED = "staff_relay_failed.html"
+    STAFF_REPLY_SIGNED = "staff_reply_signed.html"
+    STAFF_BREACH = "staff_breach.html"
+    STAFF_ADMIN_BREACH = "staff_admin_breach.html"
+    STAFF_NOTE_SAVED = "staff_note_saved.html"
+    STAFF_NOT_STAFF = "staff_not_staff.txt"
+    STAFF_NOT_IN_TICKET = "staff_not_in_ticket.html"
+    STAFF_USAGE = "staff_usage.html"
+    STAFF_CANNED_LIST = "staff_canned_list.html"
+    STAFF_CANNED_MISSING = "staff_canned_missing.html"
+    STAFF_CANNED_SAVED = "staff_canned_saved.html"
+    STAFF_CANNED_DELETED = "staff_canned_deleted.html"
+    STAFF_CANNED_INVALID = "staff_canned_invalid.html"
+    STAFF_BANNED = "staff_banned.html"
+    STAFF_UNBANNED = "staff_unbanned.html"
+    STAFF_RESOLVED = "staff_resolved.html"
+    STAFF_REOPENED = "staff_reopened.html"
+    STAFF_TICKET_DONE = "staff_ticket_done.html"
+    STAFF_ACTION_DONE = "staff_action_done.txt"
     ORDERS_NOT_LINKED = "orders_not_linked.html"
     ORDERS_NONE = "orders_none.html"
     ORDERS_LIST = "orders_list.html"
@@ -79,6 +115,16 @@ class T(StrEnum):
     CMD_PERSON = "cmd_person.txt"
     CMD_SETTINGS = "cmd_settings.txt"
     CMD_STOP = "cmd_stop.txt"
+    CMD_STATUS = "cmd_status.txt"
+    CMD_COMPLAINT = "cmd_complaint.txt"
+    BTN_NOT_ABOUT_ORDER = "btn_not_about_order.txt"
+    BTN_SEND = "btn_send.txt"
+    BTN_CANCEL = "btn_cancel.txt"
+    BTN_CLAIM = "btn_claim.txt"
+    BTN_RESOLVE = "btn_resolve.txt"
+    BTN_PRIORITY_UP = "btn_priority_up.txt"
+    BTN_PRIORITY_DOWN = "btn_priority_down.txt"
+    CATEGORY_NAME = "category_name.txt"
 
 
 # The main menu, in display order; its labels are how reply-keyboard presses are recognised.
@@ -87,7 +133,9 @@ BOT_COMMANDS = {
     "start": T.CMD_START,
     "help": T.CMD_HELP,
     "orders": T.CMD_ORDERS,
+    "complaint": T.CMD_COMPLAINT,
     "person": T.CMD_PERSON,
+    "status": T.CMD_STATUS,
     "settings": T.CMD_SETTINGS,
     "stop": T.CMD_STOP,
 }

@@ -12,14 +12,14 @@ import signal
 import sqlite3
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn
 
 import click
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from bot.clock import SystemClock
+from bot.clock import Clock, SystemClock
 from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
 from bot.importing import (
     RETAIL_PROFILE,
@@ -28,13 +28,18 @@ from bot.importing import (
     parse_column_map,
     with_date_format,
 )
+from bot.reports import build_report
 from bot.segments import SegmentSummary
+from bot.tickets import ACTIVE_STATUSES, TicketStatus
 from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
+from carebot.ticket_views import period_label, report_lines, ticket_details, ticket_lines
 from storage.database import StorageError, applied_migrations, open_database, pending_migrations
+from storage.reports import customer_labels, order_external_id, tickets_created
 from storage.repositories import Repositories
 from storage.segments import SegmentRepository, compute_segments, recompute_segments
+from storage.tickets import RelayMap, TicketRepository
 
 DEFAULT_CONFIG = "carebot.toml"
 EXAMPLE_CONFIG = "config.example.toml"
@@ -62,6 +67,12 @@ def load(ctx: click.Context, *, allow_example: bool = False) -> Config:
         return load_config(config_path(ctx.obj["config"], allow_example=allow_example))
     except ConfigError as exc:
         fail(str(exc))
+
+
+def clock(ctx: click.Context) -> Clock:
+    """The system clock; tests pass their own with ``obj={"clock": ...}``."""
+    given: Clock | None = ctx.obj.get("clock")
+    return given or SystemClock()
 
 
 def repositories(config: Config) -> Repositories:
@@ -411,6 +422,95 @@ def describe_segments(summary: SegmentSummary, currency: str) -> list[str]:
         f"{summary.top_fifth_revenue_share:.1%} of revenue."
     )
     return lines
+
+
+STATUS_FILTERS: dict[str, tuple[TicketStatus, ...]] = {
+    "active": ACTIVE_STATUSES,
+    **{s.value: (s,) for s in TicketStatus},
+    "all": (),
+}
+
+
+@main.group()
+def tickets() -> None:
+    """Support tickets: complaints and inquiries handed to staff."""
+
+
+@tickets.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(list(STATUS_FILTERS)),
+    default="active",
+    show_default=True,
+    help="active: open, answered and reopened.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_context
+def tickets_list(ctx: click.Context, status: str, limit: int) -> None:
+    """Tickets, newest first: status, priority, customer, created, assignee, SLA state."""
+    config = load(ctx)
+    db = repositories(config).db
+    statuses = [s.value for s in STATUS_FILTERS[status]]
+    found = TicketRepository(db).listing(statuses=statuses, limit=limit)
+    if not found:
+        click.echo(f"No {status} tickets." if status != "all" else "No tickets.")
+        return
+    names = customer_labels(db, (t.customer_id for t in found))
+    tz = config.business_calendar().tz
+    for line in ticket_lines(found, names, tz, clock(ctx).now()):
+        click.echo(line)
+
+
+@tickets.command("show")
+@click.argument("ticket_id", metavar="ID", type=int)
+@click.pass_context
+def tickets_show(ctx: click.Context, ticket_id: int) -> None:
+    """One ticket: its details and SLA targets, event timeline and conversation."""
+    config = load(ctx)
+    db = repositories(config).db
+    ticket = TicketRepository(db).get(ticket_id)
+    if ticket is None:
+        fail(f"no ticket #{ticket_id}")
+    customer = customer_labels(db, [ticket.customer_id]).get(ticket.customer_id)
+    order = order_external_id(db, ticket.order_id) if ticket.order_id is not None else None
+    events = TicketRepository(db).events(ticket_id)
+    messages = RelayMap(db).for_ticket(ticket_id)
+    tz = config.business_calendar().tz
+    for line in ticket_details(ticket, customer, order, events, messages, tz):
+        click.echo(line)
+
+
+@main.group("report")
+def report_group() -> None:
+    """Reports."""
+
+
+@report_group.command("tickets")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day (YYYY-MM-DD, in the shop's timezone).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="End day, not included (YYYY-MM-DD); default: no end.",
+)
+@click.pass_context
+def report_tickets(ctx: click.Context, since: datetime, until: datetime | None) -> None:
+    """Tickets created in a period: counts, first response and resolution times, SLA
+    breaches, per staff member."""
+    if until is not None and until <= since:
+        raise click.BadParameter("must be a later day than --since", param_hint="'--until'")
+    config = load(ctx)
+    calendar = config.business_calendar()
+    start = since.replace(tzinfo=calendar.tz)
+    end = until.replace(tzinfo=calendar.tz) if until is not None else None
+    records = tickets_created(repositories(config).db, start, end)
+    period = period_label(since.date(), until.date() if until is not None else None)
+    for line in report_lines(build_report(records, calendar), period, calendar.tz):
+        click.echo(line)
 
 
 @main.group("import")

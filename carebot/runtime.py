@@ -21,10 +21,12 @@ from bot.services import Services
 from bot.texts import BOT_COMMANDS, Texts
 from carebot.web import build_web_app, webhook_path
 from handlers import register_all
-from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps
+from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps, StaffChat
+from handlers.desk_jobs import start_desk
 from storage.database import open_database
 from storage.repositories import Repositories
 from storage.segments import recompute_segments
+from storage.tickets import DeskStores
 
 logger = logging.getLogger("carebot")
 
@@ -51,6 +53,7 @@ class CareBot:
             schedule_maintenance(self)
             await app.start()
             try:
+                await start_desk(app)
                 if self.config.telegram.mode == "webhook":
                     await app.bot.set_webhook(
                         self.config.telegram.webhook_url,
@@ -95,9 +98,18 @@ def build_application(
     clock = clock or SystemClock()
     db = open_database(resolve_database_path(config))
     repos = Repositories.over(db)
-    services = services_over(config, repos, clock)
+    desk = DeskStores.over(db)
+    services = services_over(config, repos, clock, desk)
     texts = Texts(config.shop.default_language)
-    deps = Deps(config=config, services=services, texts=texts, log=repos.messages, clock=clock)
+    deps = Deps(
+        config=config,
+        services=services,
+        texts=texts,
+        log=repos.messages,
+        clock=clock,
+        desk=desk,
+        staff_chat=StaffChat(config.staff.chat_id),
+    )
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(token or config.telegram.token)
@@ -115,7 +127,10 @@ def build_application(
     return CareBot(config, db, repos, deps, application)
 
 
-def services_over(config: Config, repos: Repositories, clock: Clock) -> Services:
+def services_over(
+    config: Config, repos: Repositories, clock: Clock, desk: DeskStores | None = None
+) -> Services:
+    desk = desk or DeskStores.over(repos.db)
     return Services.build(
         config,
         clock,
@@ -123,7 +138,7 @@ def services_over(config: Config, repos: Repositories, clock: Clock) -> Services
         orders=repos.orders,
         faq=repos.faq,
         link_tokens=repos.link_tokens,
-        handoffs=repos.handoffs,
+        tickets=desk.tickets,
     )
 
 

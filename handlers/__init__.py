@@ -16,18 +16,24 @@ from handlers import (
     questions,
     record,
     settings,
+    staff,
     start,
+    tickets,
 )
 
 
 def register_all(app: Application[Any, Any, Any, Any, Any, Any], texts: Texts) -> None:
+    """Order matters: within a group PTB runs the first handler that matches."""
     record.register(app)  # group -1: every update is stored before anything answers it
     start.register(app)
     membership.register(app)
     orders.register(app)
     settings.register(app)
     questions.register(app)
+    tickets.register(app)
+    staff.register(app)
     menu.register(app, texts)
     questions.register_free_text(app)
+    tickets.register_media(app)
     fallback.register(app)
     errors.register(app)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import (
+    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyKeyboardMarkup,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ParseMode
@@ -97,22 +100,53 @@ async def send(
     **values: Any,
 ) -> Message:
     """Render ``key`` in the customer's language, send it, and log it (unless storage is down)."""
-    d = deps(context)
-    text, parse_mode = fit(d.texts.render(key, lang_of(context), **values))
-    message = await context.bot.send_message(
-        chat_id, text, parse_mode=parse_mode, reply_markup=markup
-    )
-    if not log:
-        return message
     customer = context.user_data.customer if context.user_data else None
-    d.log.record_outgoing(
-        chat_id=chat_id,
-        customer_id=customer.id if customer else None,
-        kind=key.name.lower(),
-        telegram_message_id=message.message_id,
-        text=text,
-        now=d.clock.now(),
+    return await send_text(
+        context.bot,
+        deps(context),
+        Outgoing(chat_id, lang_of(context), customer.id if customer else None, log=log),
+        key,
+        markup=markup,
+        **values,
     )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Where a message goes: chat (and forum topic or message to reply to), language, log."""
+
+    chat_id: int
+    lang: str
+    customer_id: int | None = None
+    thread_id: int | None = None
+    reply_to: int | None = None
+    log: bool = True
+
+
+async def send_text(
+    bot: Bot, d: Deps, to: Outgoing, key: T, *, markup: Markup = None, **values: Any
+) -> Message:
+    """The one place a rendered template is sent and logged (handlers and jobs alike)."""
+    text, parse_mode = fit(d.texts.render(key, to.lang, **values))
+    message = await bot.send_message(
+        to.chat_id,
+        text,
+        parse_mode=parse_mode,
+        reply_markup=markup,
+        message_thread_id=to.thread_id,
+        reply_parameters=(
+            ReplyParameters(to.reply_to, allow_sending_without_reply=True) if to.reply_to else None
+        ),
+    )
+    if to.log:
+        d.log.record_outgoing(
+            chat_id=to.chat_id,
+            customer_id=to.customer_id,
+            kind=key.name.lower(),
+            telegram_message_id=message.message_id,
+            text=text,
+            now=d.clock.now(),
+        )
     return message
 
 

@@ -13,8 +13,17 @@ from bot.models import Customer
 from bot.services import Services
 from bot.texts import Texts
 from storage.repositories import MessageLog
+from storage.tickets import DeskStores
 
-Awaiting = Literal["complaint", "timezone"] | None
+Awaiting = Literal["timezone"] | None
+
+
+@dataclass
+class StaffChat:
+    """What we learned about the staff chat at start (getChat): forum topics or replies."""
+
+    chat_id: int
+    is_forum: bool = False
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,8 @@ class Deps:
     texts: Texts
     log: MessageLog
     clock: Clock
+    desk: DeskStores
+    staff_chat: StaffChat
 
 
 class BotData:

@@ -12,8 +12,9 @@ from bot.texts import T, Texts
 from handlers.common import PRIVATE_MESSAGES, deps, menu_labels, state_of
 from handlers.context import CareContext
 from handlers.orders import my_orders
-from handlers.questions import ask_prompt, complaint_start, person_requested
+from handlers.questions import ask_prompt
 from handlers.settings import show_settings
+from handlers.tickets import complaint_start, person_requested
 
 Action = Callable[[Update, CareContext], Awaitable[None]]
 ACTIONS: dict[T, Action] = {

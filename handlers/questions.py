@@ -1,4 +1,4 @@
-"""Free-text questions answered from the FAQ, "did this help?", complaints and handoffs.
+"""Free-text questions answered from the FAQ, with "did this help?".
 
 Buttons carry the id of the customer's question message, so "Talk to a person" under an
 answer hands over that question, looked up in the customer's own chat log.
@@ -10,26 +10,24 @@ import re
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.texts import T
 from handlers.common import (
     PRIVATE_MESSAGES,
-    chat_id_of,
     clear_buttons,
     customer_of,
     deps,
     inline_keyboard,
     label,
-    local_zone,
     reply,
     state_of,
 )
 from handlers.context import CareContext
 from handlers.settings import timezone_typed
+from handlers.tickets import into_ticket
 
 FAQ_FEEDBACK = re.compile(r"^faq:(\d{1,9}):([yn]):(\d{1,10})$")
-PERSON = re.compile(r"^person:(no_match|not_helpful):(\d{1,10})$")
 
 
 def person_button(context: CareContext, reason: str, question_id: int) -> Any:
@@ -37,13 +35,11 @@ def person_button(context: CareContext, reason: str, question_id: int) -> Any:
 
 
 async def on_text(update: Update, context: CareContext) -> None:
-    """Route free text: a pending complaint or timezone, otherwise a question for the FAQ."""
-    awaiting = state_of(context).awaiting
-    if awaiting == "timezone":
+    """Route free text: a typed timezone, a complaint being written or an open ticket (for
+    staff), otherwise a question for the FAQ."""
+    if state_of(context).awaiting == "timezone":
         await timezone_typed(update, context)
-    elif awaiting == "complaint":
-        await complaint_described(update, context)
-    else:
+    elif not await into_ticket(update, context):
         await answer_question(update, context)
 
 
@@ -99,55 +95,8 @@ async def ask_prompt(update: Update, context: CareContext) -> None:
     await reply(update, context, T.ASK_PROMPT)
 
 
-async def complaint_start(update: Update, context: CareContext) -> None:
-    """Menu "Complaint": the next message is the description passed to the team."""
-    state_of(context).awaiting = "complaint"
-    await reply(update, context, T.COMPLAINT_PROMPT)
-
-
-async def complaint_described(update: Update, context: CareContext) -> None:
-    """The customer described their problem: record it for the team."""
-    state_of(context).awaiting = None
-    text = update.effective_message.text if update.effective_message else None
-    await hand_off(update, context, "complaint", text)
-
-
-async def person_requested(update: Update, context: CareContext) -> None:
-    """/person, the menu button, or "Talk to a person" under an answer."""
-    query, reason, question = update.callback_query, "menu", None
-    if query is not None:
-        await query.answer()
-        match = PERSON.match(query.data or "")
-        if match is None:
-            return
-        reason = match.group(1)
-        question = deps(context).log.incoming_text(chat_id_of(update), int(match.group(2)))
-        await clear_buttons(query)
-    await hand_off(update, context, reason, question)
-
-
-async def hand_off(update: Update, context: CareContext, reason: str, text: str | None) -> None:
-    d = deps(context)
-    shop = d.config.shop
-    handoff = d.services.handoffs.request(customer_of(context), reason, text)
-    zone = local_zone(context)
-    await reply(
-        update,
-        context,
-        T.HANDOFF_RECORDED,
-        request_id=handoff.request_id,
-        open_now=handoff.open_now,
-        next_opening=handoff.next_opening.astimezone(zone) if handoff.next_opening else None,
-        local_timezone=zone.key,
-        hours=shop.support_hours.summary(),
-        timezone=shop.timezone,
-    )
-
-
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    app.add_handler(CommandHandler("person", person_requested, filters=PRIVATE_MESSAGES))
     app.add_handler(CallbackQueryHandler(faq_feedback, pattern=r"^faq:"))
-    app.add_handler(CallbackQueryHandler(person_requested, pattern=r"^person:"))
 
 
 def register_free_text(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -55,6 +55,8 @@ def _payload(update: Update) -> tuple[str, str | None, dict[str, Any] | None, in
 async def record_incoming(update: Update, context: CareContext) -> None:
     """Store the update first (so nothing is lost), then let the feature handlers answer.
 
+    Private chats and the staff chat are stored whole; in other groups only commands to us.
+
     If it cannot be stored, the customer is asked to send it again and nothing else runs:
     answering a message we did not keep would hide the loss.
     """
@@ -66,9 +68,10 @@ async def record_incoming(update: Update, context: CareContext) -> None:
         await _answer_orphan_callback(update)
         raise ApplicationHandlerStop  # inline-mode callbacks, channel posts: not ours to answer
     private = chat.type == ChatType.PRIVATE
-    if not private and not addressed_to_us(update.message, context.bot.username):
-        raise ApplicationHandlerStop  # group chatter, or commands meant for another bot
     d = deps(context)
+    staff_chat = chat.id == d.config.staff.chat_id != 0
+    if not private and not staff_chat and not addressed_to_us(update.message, context.bot.username):
+        raise ApplicationHandlerStop  # group chatter, or commands meant for another bot
     try:
         customer = d.services.customers.seen(identity(update), chat.id) if private else None
         kind, text, details, message_id = _payload(update)
@@ -92,6 +95,9 @@ async def record_incoming(update: Update, context: CareContext) -> None:
         state.customer = customer
         if kind == "command":
             state.awaiting = None  # a command always leaves a half-finished step
+    if customer is not None and customer.banned:
+        await _answer_orphan_callback(update)
+        raise ApplicationHandlerStop  # banned (and told so when it happened): kept, not answered
 
 
 async def _answer_orphan_callback(update: Update) -> None:

@@ -196,3 +196,118 @@ def m002_purchase_history(db: Database) -> None:
         CREATE INDEX api_signatures_by_time ON api_signatures(received_at);
         """
     )
+
+
+@MIGRATIONS()
+def m003_tickets(db: Database) -> None:
+    """Tickets with their events, relayed-message map, complaint drafts and canned replies.
+
+    Open handoff requests (from before tickets existed) become inquiry/complaint tickets.
+    """
+    db.executescript(
+        """
+        CREATE TABLE tickets (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            kind TEXT NOT NULL CHECK (kind IN ('complaint', 'inquiry')),
+            source TEXT NOT NULL,
+            category TEXT,
+            order_id INTEGER REFERENCES orders(id),
+            subject TEXT,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'answered', 'resolved', 'reopened', 'closed')),
+            priority TEXT NOT NULL DEFAULT 'normal'
+                CHECK (priority IN ('urgent', 'high', 'normal', 'low')),
+            assignee_id INTEGER,
+            assignee_name TEXT,
+            staff_chat_id INTEGER,
+            staff_thread_id INTEGER,
+            card_message_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            first_response_at TEXT,
+            first_responder_id INTEGER,
+            first_responder_name TEXT,
+            resolved_at TEXT,
+            resolved_by_id INTEGER,
+            resolved_by_name TEXT,
+            closed_at TEXT,
+            first_response_due TEXT,
+            resolution_due TEXT,
+            first_response_breached_at TEXT,
+            resolution_breached_at TEXT,
+            satisfaction INTEGER
+        );
+        CREATE INDEX tickets_by_customer ON tickets(customer_id, id);
+        CREATE INDEX tickets_by_status ON tickets(status, created_at);
+        CREATE INDEX tickets_by_created ON tickets(created_at);
+        CREATE UNIQUE INDEX tickets_by_topic ON tickets(staff_chat_id, staff_thread_id)
+            WHERE staff_thread_id IS NOT NULL;
+
+        CREATE TABLE ticket_events (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            actor_kind TEXT NOT NULL CHECK (actor_kind IN ('customer', 'staff', 'system')),
+            actor_id INTEGER,
+            actor_name TEXT,
+            from_status TEXT,
+            to_status TEXT,
+            detail TEXT
+        );
+        CREATE INDEX ticket_events_by_ticket ON ticket_events(ticket_id, id);
+
+        CREATE TABLE ticket_messages (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+            direction TEXT NOT NULL CHECK (direction IN ('from_customer', 'to_customer', 'note')),
+            author_id INTEGER,
+            author_name TEXT,
+            kind TEXT NOT NULL,
+            text TEXT,
+            source_chat_id INTEGER NOT NULL,
+            source_message_id INTEGER NOT NULL,
+            reply_to_message_id INTEGER,
+            target_chat_id INTEGER,
+            target_message_id INTEGER,
+            relay_status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (relay_status IN ('pending', 'delivered', 'failed', 'internal')),
+            relay_error TEXT,
+            created_at TEXT NOT NULL,
+            relayed_at TEXT,
+            UNIQUE (source_chat_id, source_message_id)
+        );
+        CREATE INDEX ticket_messages_by_ticket ON ticket_messages(ticket_id, id);
+        CREATE INDEX ticket_messages_by_target
+            ON ticket_messages(target_chat_id, target_message_id);
+
+        CREATE TABLE ticket_drafts (
+            customer_id INTEGER PRIMARY KEY REFERENCES customers(id) ON DELETE CASCADE,
+            step TEXT NOT NULL CHECK (step IN ('order', 'category', 'describe')),
+            order_id INTEGER REFERENCES orders(id),
+            category TEXT,
+            messages TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE canned_replies (
+            name TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated_by INTEGER,
+            updated_at TEXT NOT NULL
+        );
+
+        INSERT INTO tickets (customer_id, kind, source, subject, status, created_at, updated_at)
+            SELECT customer_id,
+                   CASE reason WHEN 'complaint' THEN 'complaint' ELSE 'inquiry' END,
+                   reason, question, 'open', created_at, created_at
+            FROM handoff_requests WHERE status = 'open' ORDER BY id;
+        INSERT INTO ticket_events (ticket_id, at, event, actor_kind, actor_id, to_status, detail)
+            SELECT id, created_at, 'created', 'customer', customer_id, 'open',
+                   'from an earlier handoff request'
+            FROM tickets;
+        DROP TABLE handoff_requests;
+        """
+    )

@@ -621,44 +621,6 @@ class LinkTokenRepository:
         return cursor.rowcount
 
 
-class HandoffRepository:
-    """Requests to talk to a person; the complaints feature turns them into tickets."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def open(self, customer_id: int, reason: str, question: str | None, now: datetime) -> int:
-        existing = one_row(
-            self.db,
-            "SELECT id FROM handoff_requests WHERE customer_id = ? AND status = 'open'",
-            [customer_id],
-        )
-        if existing:
-            # One open request per customer: later words are added to it, never dropped, and
-            # a complaint outranks a plain "talk to a person".
-            self.db.execute(
-                """UPDATE handoff_requests SET
-                     question = CASE WHEN :q IS NULL THEN question
-                                     WHEN question IS NULL THEN :q
-                                     ELSE question || char(10) || :q END,
-                     reason = CASE WHEN :reason = 'complaint' THEN :reason ELSE reason END
-                   WHERE id = :id""",
-                {"q": question, "reason": reason, "id": existing["id"]},
-            )
-            return int(existing["id"])
-        table = self.db.table("handoff_requests").insert(
-            {
-                "customer_id": customer_id,
-                "reason": reason,
-                "question": question,
-                "status": "open",
-                "created_at": to_iso(now),
-            }
-        )
-        assert table.last_rowid is not None
-        return table.last_rowid
-
-
 @dataclass(frozen=True)
 class Repositories:
     """Everything the services need, over one connection."""
@@ -669,7 +631,6 @@ class Repositories:
     faq: FaqRepository
     messages: MessageLog
     link_tokens: LinkTokenRepository
-    handoffs: HandoffRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -680,5 +641,4 @@ class Repositories:
             faq=FaqRepository(db),
             messages=MessageLog(db),
             link_tokens=LinkTokenRepository(db),
-            handoffs=HandoffRepository(db),
         )

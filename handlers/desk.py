@@ -1,0 +1,372 @@
+"""The help desk's Telegram side: tickets in the staff chat, and messages relayed both ways.
+
+Every relayed message is stored (``ticket_messages``) before it is copied, and its copy's id
+is stored after, so the map links both directions and a crash in between is resumed at
+start. A relay Telegram refuses stays in the ticket and gets a visible note in the topic.
+Used by handlers and by jobs alike, so it takes the bot and the dependencies explicitly.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Bot, InlineKeyboardMarkup, Message, MessageId, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.models import Customer
+from bot.texts import T
+from bot.tickets import Breach, RelayRecord, Ticket, TicketStatus
+from handlers.common import Outgoing, fit, inline_keyboard, send_text
+from handlers.context import Deps
+
+logger = logging.getLogger("carebot.desk")
+
+# Telegram's descriptions when a forum topic (or the message to reply to) is gone.
+_TOPIC_GONE = ("thread not found", "topic_id_invalid", "topic_deleted", "replied not found")
+RECENT_ORDERS_ON_CARD = 3
+EARLIER_TICKETS_ON_CARD = 5
+
+
+def topic_gone(error: TelegramError) -> bool:
+    return isinstance(error, BadRequest) and any(
+        marker in error.message.lower() for marker in _TOPIC_GONE
+    )
+
+
+def describe_error(error: TelegramError) -> str:
+    if isinstance(error, Forbidden):
+        return "blocked"
+    if isinstance(error, RetryAfter):
+        return "rate_limited"
+    return "rejected"
+
+
+@dataclass(frozen=True)
+class Desk:
+    bot: Bot
+    d: Deps
+
+    # ------------------------------------------------------------------ staff chat
+
+    @property
+    def staff_chat_id(self) -> int:
+        return self.d.staff_chat.chat_id
+
+    @property
+    def staff_lang(self) -> str:
+        return self.d.config.staff_language
+
+    def label(self, key: T, lang: str | None = None, **values: Any) -> str:
+        return self.d.texts.render(key, lang or self.staff_lang, **values)
+
+    def staff_place(self, ticket: Ticket) -> Outgoing:
+        """Into the ticket's topic (forum) or as a reply to its card (plain group)."""
+        return Outgoing(
+            self.staff_chat_id,
+            self.staff_lang,
+            ticket.customer_id,
+            thread_id=ticket.staff_thread_id,
+            reply_to=None if ticket.staff_thread_id else ticket.card_message_id,
+        )
+
+    async def note(self, ticket: Ticket, key: T, **values: Any) -> Message | None:
+        """A message for staff in the ticket's place; never reaches the customer."""
+        if not self.staff_chat_id or not ticket.posted:
+            return None
+        try:
+            return await send_text(
+                self.bot, self.d, self.staff_place(ticket), key, ticket=ticket, **values
+            )
+        except TelegramError as exc:
+            logger.warning("note on ticket #%s not posted: %s", ticket.id, exc)
+            return None
+
+    async def post(self, ticket: Ticket, *, recreated: bool = False) -> Ticket:
+        """Give the ticket its topic (or card message) in the staff chat, then copy what the
+        customer wrote so far. Without a staff chat, or if Telegram refuses, the ticket stays
+        unposted and is tried again at the next start or customer message."""
+        if not self.staff_chat_id:
+            return ticket
+        try:
+            thread_id = None
+            if self.d.staff_chat.is_forum:
+                topic = await self.bot.create_forum_topic(
+                    self.staff_chat_id, self.topic_title(ticket)
+                )
+                thread_id = topic.message_thread_id
+            card = await send_text(
+                self.bot,
+                self.d,
+                Outgoing(self.staff_chat_id, self.staff_lang, ticket.customer_id, thread_id),
+                T.STAFF_CARD,
+                markup=self.card_buttons(ticket),
+                **self.card_values(ticket),
+            )
+        except TelegramError as exc:
+            logger.warning("ticket #%s not posted to the staff chat: %s", ticket.id, exc)
+            return ticket
+        ticket = self.d.desk.tickets.place(
+            ticket.id,
+            chat_id=self.staff_chat_id,
+            thread_id=thread_id,
+            card_message_id=card.message_id,
+        )
+        if recreated:
+            await self.note(ticket, T.STAFF_TOPIC_RECREATED)
+        for record in self.d.desk.relays.undelivered(ticket.id):
+            await self.relay(ticket, record)
+        return ticket
+
+    def topic_title(self, ticket: Ticket) -> str:
+        customer = self.d.desk.customers.get(ticket.customer_id)
+        order = self.order_of(ticket)
+        return self.label(
+            T.STAFF_TOPIC_TITLE,
+            ticket=ticket,
+            name=customer.first_name if customer else "?",
+            order=order.external_id if order else None,
+            resolved=ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
+        )[:128]
+
+    def order_of(self, ticket: Ticket) -> Any:
+        if ticket.order_id is None:
+            return None
+        return self.d.desk.orders.get_for_customer(ticket.order_id, ticket.customer_id)
+
+    def card_values(self, ticket: Ticket) -> dict[str, Any]:
+        """Everything staff should know at a glance, for the card template."""
+        desk = self.d.desk
+        customer = desk.customers.get(ticket.customer_id)
+        stats = desk.segments.stats_for(ticket.customer_id)
+        earlier = [t for t in desk.tickets.for_customer(ticket.customer_id) if t.id != ticket.id][
+            :EARLIER_TICKETS_ON_CARD
+        ]
+        zone = ZoneInfo(self.d.config.shop.timezone)
+        return {
+            "ticket": ticket,
+            "customer": customer,
+            "stats": stats.stats if stats else None,
+            "order": self.order_of(ticket),
+            "recent": desk.segments.recent_orders(ticket.customer_id, RECENT_ORDERS_ON_CARD),
+            "earlier": earlier,
+            "zone": zone,
+            "currency": self.d.config.shop.currency,
+        }
+
+    def card_buttons(self, ticket: Ticket) -> InlineKeyboardMarkup | None:
+        if ticket.status == TicketStatus.CLOSED:
+            return None
+        rows = [
+            [
+                (self.label(T.BTN_CLAIM), f"tk:{ticket.id}:claim"),
+                (self.label(T.BTN_RESOLVE), f"tk:{ticket.id}:resolve"),
+            ],
+            [
+                (self.label(T.BTN_PRIORITY_UP), f"tk:{ticket.id}:up"),
+                (self.label(T.BTN_PRIORITY_DOWN), f"tk:{ticket.id}:down"),
+            ],
+        ]
+        if ticket.status == TicketStatus.RESOLVED:
+            rows[0] = rows[0][:1]
+        return inline_keyboard(rows)
+
+    async def refresh(self, ticket: Ticket, *, rename: bool = False) -> None:
+        """Redraw the card (status, priority, assignee, SLA) and, if asked, the topic name."""
+        if not ticket.posted or ticket.staff_chat_id != self.staff_chat_id:
+            return
+        assert ticket.card_message_id is not None
+        text, mode = fit(self.label(T.STAFF_CARD, **self.card_values(ticket)))
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=self.staff_chat_id,
+                message_id=ticket.card_message_id,
+                parse_mode=mode,
+                reply_markup=self.card_buttons(ticket),
+            )
+        except TelegramError as exc:
+            if "not modified" not in str(exc).lower():
+                logger.warning("card of ticket #%s not updated: %s", ticket.id, exc)
+        if rename and ticket.staff_thread_id is not None:
+            try:
+                await self.bot.edit_forum_topic(
+                    self.staff_chat_id, ticket.staff_thread_id, name=self.topic_title(ticket)
+                )
+            except TelegramError as exc:
+                logger.info("topic of ticket #%s not renamed: %s", ticket.id, exc)
+
+    # ------------------------------------------------------------------ relays
+
+    async def relay(self, ticket: Ticket, record: RelayRecord) -> bool:
+        if record.direction == "from_customer":
+            return await self.to_staff(ticket, record)
+        if record.direction == "to_customer":
+            return await self.to_customer(ticket, record) is not None
+        return False
+
+    async def to_staff(self, ticket: Ticket, record: RelayRecord) -> bool:
+        """Copy a customer's message into the ticket's place (recreating a deleted topic)."""
+        if not self.staff_chat_id:
+            return False
+        if not ticket.posted:
+            await self.post(ticket)  # copies every undelivered message, this one included
+            stored = self.d.desk.relays.get(record.id)
+            return stored is not None and stored.relay_status == "delivered"
+        try:
+            copy = await self._copy_to_staff(ticket, record)
+        except TelegramError as exc:
+            if topic_gone(exc) and ticket.staff_thread_id is not None:
+                await self.post(ticket, recreated=True)
+                return True
+            self.d.desk.relays.failed(record.id, str(exc), self.d.clock.now())
+            logger.warning("message of ticket #%s not copied to staff: %s", ticket.id, exc)
+            await self.note(ticket, T.STAFF_RELAY_FAILED, reason=describe_error(exc), to_staff=True)
+            return False
+        self.d.desk.relays.delivered(
+            record.id, self.staff_chat_id, copy.message_id, self.d.clock.now()
+        )
+        return True
+
+    async def _copy_to_staff(self, ticket: Ticket, record: RelayRecord) -> MessageId:
+        place = self.staff_place(ticket)
+        return await self.bot.copy_message(
+            self.staff_chat_id,
+            record.source_chat_id,
+            record.source_message_id,
+            message_thread_id=place.thread_id,
+            reply_parameters=(
+                ReplyParameters(place.reply_to, allow_sending_without_reply=True)
+                if place.reply_to
+                else None
+            ),
+        )
+
+    async def to_customer(self, ticket: Ticket, record: RelayRecord) -> Ticket | None:
+        """Send a staff message to the customer; on success the ticket records the reply."""
+        customer = self.d.desk.customers.get(ticket.customer_id)
+        chat_id = customer.telegram_user_id if customer else None
+        now = self.d.clock.now()
+        if customer is None or chat_id is None:
+            self.d.desk.relays.failed(record.id, "customer has no Telegram chat", now)
+            await self.note(ticket, T.STAFF_RELAY_FAILED, reason="no_chat", to_staff=False)
+            return None
+        try:
+            copy = await self._send_to_customer(customer, chat_id, record)
+        except TelegramError as exc:
+            self.d.desk.relays.failed(record.id, str(exc), now)
+            if isinstance(exc, Forbidden):
+                self.d.desk.customers.update_settings(customer.id, now, blocked=True)
+            logger.warning("reply on ticket #%s not delivered: %s", ticket.id, exc)
+            await self.note(
+                ticket, T.STAFF_RELAY_FAILED, reason=describe_error(exc), to_staff=False
+            )
+            return None
+        self.d.desk.relays.delivered(record.id, chat_id, copy.message_id, now)
+        self.d.log.record_outgoing(
+            chat_id=chat_id,
+            customer_id=customer.id,
+            kind="staff_reply",
+            telegram_message_id=copy.message_id,
+            text=record.text,
+            now=now,
+        )
+        updated = self.d.services.tickets.staff_replied(ticket, record.author, now)
+        if updated.status != ticket.status or ticket.first_response_at is None:
+            await self.refresh(updated)
+        return updated
+
+    async def _send_to_customer(
+        self, customer: Customer, chat_id: int, record: RelayRecord
+    ) -> MessageId | Message:
+        reply_to = self._original_in_customer_chat(record)
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        signed = self.d.config.staff.sign_replies and record.author_name
+        if record.kind == "canned" or (signed and record.kind == "text"):
+            body = record.text or ""
+            if signed:
+                lang = self.d.services.customers.language_of(customer)
+                body = self.label(
+                    T.STAFF_REPLY_SIGNED,
+                    lang,
+                    agent=record.author_name,
+                    shop=self.d.config.shop.name,
+                    body=body,
+                )
+            text, mode = fit(body)
+            return await self.bot.send_message(
+                chat_id, text, parse_mode=mode, reply_parameters=reply
+            )
+        caption: str | None = None
+        if signed and record.text:
+            caption = f"<b>{html.escape(record.author_name or '')}</b>: {record.text}"
+        return await self.bot.copy_message(
+            chat_id,
+            record.source_chat_id,
+            record.source_message_id,
+            caption=caption,
+            parse_mode=ParseMode.HTML if caption else None,
+            reply_parameters=reply,
+        )
+
+    def _original_in_customer_chat(self, record: RelayRecord) -> int | None:
+        """If staff replied to a relayed customer message, the customer's original message."""
+        if record.reply_to_message_id is None:
+            return None
+        original = self.d.desk.relays.by_message(self.staff_chat_id, record.reply_to_message_id)
+        if original is None or original.direction != "from_customer":
+            return None
+        return original.source_message_id
+
+    # ------------------------------------------------------------------ customer notices
+
+    async def tell_customer(self, ticket: Ticket, key: T, **values: Any) -> bool:
+        """A notice to the ticket's customer in their language (False if it did not arrive)."""
+        customer = self.d.desk.customers.get(ticket.customer_id)
+        if customer is None or customer.telegram_user_id is None:
+            return False
+        lang = self.d.services.customers.language_of(customer)
+        try:
+            await send_text(
+                self.bot,
+                self.d,
+                Outgoing(customer.telegram_user_id, lang, customer.id),
+                key,
+                ticket=ticket,
+                **values,
+            )
+        except Forbidden:
+            self.d.desk.customers.update_settings(customer.id, self.d.clock.now(), blocked=True)
+            await self.note(ticket, T.STAFF_RELAY_FAILED, reason="blocked", to_staff=False)
+            return False
+        except TelegramError as exc:
+            logger.warning("notice %s on ticket #%s not sent: %s", key.name, ticket.id, exc)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ SLA
+
+    async def announce_breaches(self, ticket: Ticket, breaches: list[Breach]) -> None:
+        """Warn in the ticket's place and ping each admin privately, once per breach."""
+        zone = ZoneInfo(self.d.config.shop.timezone)
+        for breach in breaches:
+            values: dict[str, Any] = {"breach": breach.value, "zone": zone}
+            await self.note(ticket, T.STAFF_BREACH, **values)
+            for admin in self.d.config.staff.admins:
+                try:
+                    await send_text(
+                        self.bot,
+                        self.d,
+                        Outgoing(admin, self.staff_lang),
+                        T.STAFF_ADMIN_BREACH,
+                        ticket=ticket,
+                        **values,
+                    )
+                except TelegramError as exc:  # admin never started the bot, or blocked it
+                    logger.warning(
+                        "admin %s not told of the breach on #%s: %s", admin, ticket.id, exc
+                    )

@@ -1,0 +1,110 @@
+"""Help-desk jobs: SLA due checks (one job per ticket), closing old resolved tickets, and
+the start-up pass that rebuilds jobs and resumes anything a stop interrupted.
+
+Due times live on the ticket rows, so the jobs can always be rebuilt from the database;
+a check whose time passed while the bot was down runs at start (``misfire_grace_time``
+None, delay clamped to zero).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import TelegramError
+from telegram.ext import Application, JobQueue
+
+from bot.tickets import Ticket
+from handlers.context import CareContext, Deps
+from handlers.desk import Desk
+
+logger = logging.getLogger("carebot.desk")
+CLOSE_STALE_EVERY = timedelta(hours=1)
+
+
+def sla_job_name(ticket_id: int) -> str:
+    return f"sla:{ticket_id}"
+
+
+def schedule_sla(queue: JobQueue[Any] | None, d: Deps, ticket: Ticket) -> None:
+    """(Re)schedule the ticket's next SLA check; replaces any earlier one of the ticket."""
+    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
+        return
+    name = sla_job_name(ticket.id)
+    for job in queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    due = ticket.next_due()
+    if due is None:
+        return
+    delay = max(0.0, (due - d.clock.now()).total_seconds())
+    queue.run_once(
+        sla_check, when=delay, data=ticket.id, name=name, job_kwargs={"misfire_grace_time": None}
+    )
+
+
+async def sla_check(context: CareContext) -> None:
+    """A ticket's SLA target came due: announce what was missed, then wait for the next."""
+    d = context.bot_data.deps
+    assert context.job is not None
+    ticket_id = context.job.data
+    assert isinstance(ticket_id, int)
+    now = d.clock.now()
+    ticket, breaches = d.services.tickets.breaches_due(ticket_id, now)
+    if ticket is None:
+        return
+    if breaches:
+        desk = Desk(context.bot, d)
+        await desk.announce_breaches(ticket, breaches)
+        await desk.refresh(ticket)
+    following = ticket.next_due()
+    if following is not None and following > now:
+        schedule_sla(context.job_queue, d, ticket)
+
+
+async def close_stale_tickets(context: CareContext) -> None:
+    """Hourly: resolved tickets past the reopen window become closed."""
+    d = context.bot_data.deps
+    desk = Desk(context.bot, d)
+    for ticket_id in d.services.tickets.close_stale(d.clock.now()):
+        ticket = d.services.tickets.get(ticket_id)
+        if ticket is not None:
+            await desk.refresh(ticket)
+
+
+async def start_desk(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """At start: learn the staff chat's shape, post tickets that never made it there,
+    resume relays a stop interrupted, and rebuild every SLA job from the database."""
+    d: Deps = app.bot_data.deps
+    if d.staff_chat.chat_id:
+        try:
+            chat = await app.bot.get_chat(d.staff_chat.chat_id)
+            d.staff_chat.is_forum = bool(chat.is_forum)
+        except TelegramError as exc:
+            logger.error(
+                "staff chat %s is not reachable (%s): is the bot a member? Tickets are kept "
+                "and posted at the next start",
+                d.staff_chat.chat_id,
+                exc,
+            )
+            d.staff_chat.chat_id = 0
+    desk = Desk(app.bot, d)
+    for ticket in d.desk.tickets.unposted():
+        await desk.post(ticket)
+    for record in d.desk.relays.undelivered():
+        resumed = d.services.tickets.get(record.ticket_id)
+        if resumed is not None and resumed.posted:
+            await desk.relay(resumed, record)
+    scheduled = 0
+    for ticket in d.desk.tickets.with_pending_checks():
+        ticket = d.services.tickets.ensure_dues(ticket, d.clock.now())
+        schedule_sla(app.job_queue, d, ticket)
+        scheduled += 1
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(
+            close_stale_tickets,
+            interval=CLOSE_STALE_EVERY,
+            first=timedelta(minutes=2),
+            name="tickets:close-stale",
+        )
+    logger.info("help desk ready: %d SLA checks scheduled", scheduled)
