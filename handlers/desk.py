@@ -129,7 +129,7 @@ class Desk:
             T.STAFF_TOPIC_TITLE,
             ticket=ticket,
             name=customer.first_name if customer else "?",
-            order=order.external_id if order else None,
+            order_number=order.external_id if order else None,
             resolved=ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
         )[:128]
 

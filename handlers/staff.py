@@ -188,7 +188,7 @@ class TicketAction:
         try:
             priority = Priority(argument.lower())
         except ValueError:
-            await answer_here(update, self.context, T.STAFF_USAGE, command="priority")
+            await answer_here(update, self.context, T.STAFF_USAGE, usage="priority")
             return
         changed = self.d.services.tickets.set_priority(self.ticket, priority, self.staff, self.now)
         await self._priority_changed(changed)
@@ -204,7 +204,7 @@ class TicketAction:
         message = update.effective_message
         assert message is not None
         if not text:
-            await answer_here(update, self.context, T.STAFF_USAGE, command="note")
+            await answer_here(update, self.context, T.STAFF_USAGE, usage="note")
             return
         self.d.desk.relays.record(
             self.ticket.id,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.config import SUPPORTED_LANGUAGES
-from bot.models import Order, OrderItem, OrderStatus
+from bot.models import Customer, Order, OrderItem, OrderStatus
+from bot.sla import Priority
 from bot.texts import BOT_COMMANDS, T, Texts, language_from_telegram, template_files
+from bot.tickets import Actor, Ticket, TicketKind, TicketStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +29,24 @@ ORDER = Order(
     currency="GBP",
     item_count=2,
     items=(OrderItem("21844", "RETRO SPOT MUG", 6, 2.95), OrderItem("POST", "POSTAGE", 1, 13.8)),
+)
+
+CUSTOMER = Customer(1, "Ann", "Peeters", "en", None, "12680", 1001, False, False, False)
+TICKET = Ticket(
+    id=42,
+    customer_id=1,
+    kind=TicketKind.COMPLAINT,
+    source="complaint",
+    status=TicketStatus.OPEN,
+    priority=Priority.NORMAL,
+    created_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+    updated_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+    category="damaged",
+    order_id=1,
+    subject="The mug arrived broken <b>",
+    assignee_name="Maria",
+    first_response_due=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+    resolution_due=datetime(2026, 11, 25, 16, 0, tzinfo=UTC),
 )
 
 # Sample values for every variable a template uses (a template that needs one not listed
@@ -55,6 +77,33 @@ SAMPLE: dict[str, Any] = {
     "value": "Mars/Base",
     "command": "/frobnicate",
     "bot_username": "demo_bot",
+    # tickets
+    "ticket": TICKET,
+    "tickets": [TICKET, replace(TICKET, id=43, category=None, kind=TicketKind.INQUIRY)],
+    "earlier": [replace(TICKET, id=40, status=TicketStatus.CLOSED, satisfaction=4)],
+    "due": datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+    "target": timedelta(hours=4),
+    "reopen_days": 7,
+    "zone": ZoneInfo("Europe/London"),
+    "category": "wrong_item",
+    "customer": CUSTOMER,
+    "stats": None,
+    "recent": [],
+    "currency": "GBP",
+    "resolved": True,
+    "order_number": "536012",
+    "reason": "blocked",
+    "to_staff": False,
+    "agent": "Maria",
+    "body": "Your refund is on its way.",
+    "breach": "first_response",
+    "staff": Actor("staff", 501, "Maria"),
+    "replies": {"thanks": "Thank you, {{ name }}!"},
+    "names": ["thanks"],
+    "deleted": True,
+    "in_config": False,
+    "action": "claim",
+    "usage": "note",
 }
 
 
