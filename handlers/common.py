@@ -226,6 +226,16 @@ def chat_id_of(update: Update) -> int:
     return update.effective_chat.id
 
 
+def leave_half_finished_steps(context: CareContext) -> None:
+    """A command or a menu button abandons a typed-timezone step or a complaint being written."""
+    state = context.user_data
+    if state is None:
+        return
+    state.awaiting = None
+    if state.customer is not None:
+        deps(context).desk.drafts.discard(state.customer.id)
+
+
 def state_of(context: CareContext) -> ChatState:
     assert context.user_data is not None
     return context.user_data

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import Application, MessageHandler, filters
 
 from bot.texts import T, Texts
-from handlers.common import PRIVATE_MESSAGES, deps, menu_labels, state_of
+from handlers.common import PRIVATE_MESSAGES, deps, leave_half_finished_steps, menu_labels
 from handlers.context import CareContext
 from handlers.orders import my_orders
 from handlers.questions import ask_prompt
@@ -32,7 +32,7 @@ async def menu_pressed(update: Update, context: CareContext) -> None:
     key = menu_labels(deps(context).texts).get(text or "")
     if key is None:
         return
-    state_of(context).awaiting = None
+    leave_half_finished_steps(context)
     await ACTIONS[key](update, context)
 
 

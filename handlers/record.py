@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.texts import T
-from handlers.common import addressed_to_us, deps, identity, send
+from handlers.common import addressed_to_us, deps, identity, leave_half_finished_steps, send
 from handlers.context import CareContext
 
 RECORD_GROUP = -1
@@ -94,7 +94,7 @@ async def record_incoming(update: Update, context: CareContext) -> None:
     if state is not None:
         state.customer = customer
         if kind == "command":
-            state.awaiting = None  # a command always leaves a half-finished step
+            leave_half_finished_steps(context)
     if customer is not None and customer.banned:
         await _answer_orphan_callback(update)
         raise ApplicationHandlerStop  # banned (and told so when it happened): kept, not answered

@@ -190,11 +190,16 @@ class CustomerRepository:
                     [stub["id"]],
                 )
                 assert stub_row is not None
-                for table in ("messages", "faq_feedback", "handoff_requests"):
+                for table in ("messages", "faq_feedback", "tickets", "ticket_drafts"):
                     self.db.execute(
                         f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?",
                         [customer_id, stub["id"]],
                     )
+                self.db.execute(
+                    """UPDATE ticket_messages SET author_id = ?
+                       WHERE author_id = ? AND direction = 'from_customer'""",
+                    [customer_id, stub["id"]],
+                )
                 self.db.execute("DELETE FROM customers WHERE id = ?", [stub["id"]])
                 self.db.execute(
                     """UPDATE customers SET language = COALESCE(?, language),

@@ -65,10 +65,15 @@ async def test_not_helpful_offers_a_person_and_records_the_request(chat: Chat) -
     [sorry] = await chat.press(ANN, answer, "No")
     assert "talk to a person" in sorry["plain_text"]
     [recorded] = await chat.press(ANN, sorry, "Talk to a person")
-    assert "passed this to our team (request #1)" in recorded["plain_text"]
-    assert "We are open now" in recorded["plain_text"]  # Monday 10:00 in London
-    [row] = chat.care.db.query("SELECT reason, question, status FROM handoff_requests")
-    assert row == {"reason": "not_helpful", "question": "can I pay with paypal", "status": "open"}
+    assert "Your request is ticket #1" in recorded["plain_text"]
+    assert "by Mon 23 Nov, 14:00 (Europe/London)" in recorded["plain_text"]  # 4 support hours
+    [row] = chat.care.db.query("SELECT kind, source, subject, status FROM tickets")
+    assert row == {
+        "kind": "inquiry",
+        "source": "not_helpful",
+        "subject": "can I pay with paypal",
+        "status": "open",
+    }
 
 
 async def test_faq_miss_offers_a_person(chat: Chat) -> None:
@@ -76,9 +81,9 @@ async def test_faq_miss_offers_a_person(chat: Chat) -> None:
     assert "could not find an answer" in miss["plain_text"]
     await chat.say(ANN, "how long does delivery take")  # another question in between
     [recorded] = await chat.press(ANN, miss, "Talk to a person")
-    assert "passed this to our team" in recorded["plain_text"]
-    [row] = chat.care.db.query("SELECT reason, question FROM handoff_requests")
-    assert row == {"reason": "no_match", "question": "do you sell quantum flux capacitors"}
+    assert "ticket #1" in recorded["plain_text"]
+    [row] = chat.care.db.query("SELECT source, subject FROM tickets")
+    assert row == {"source": "no_match", "subject": "do you sell quantum flux capacitors"}
 
 
 async def test_my_orders_lists_orders_and_shows_details(chat: Chat) -> None:
@@ -156,13 +161,22 @@ async def test_settings_switch_language_and_timezone(chat: Chat) -> None:
     assert (customer.language, customer.timezone) == ("zh", "Asia/Shanghai")
 
 
-async def test_complaint_is_passed_to_the_team(chat: Chat) -> None:
-    [prompt] = await chat.say(ANN, "⚠️ Complaint")
-    assert "describe the problem" in prompt["plain_text"]
-    [recorded] = await chat.say(ANN, "My mugs from order 545017 arrived broken")
-    assert "passed this to our team" in recorded["plain_text"]
-    [row] = chat.care.db.query("SELECT reason, question FROM handoff_requests")
-    assert row == {"reason": "complaint", "question": "My mugs from order 545017 arrived broken"}
+async def test_complaint_is_kept_as_a_ticket_even_without_a_staff_chat(chat: Chat) -> None:
+    [choose] = await chat.say(ANN, "⚠️ Complaint")
+    assert "Which order is it about?" in choose["plain_text"]
+    await chat.press(ANN, choose, "Not about an order")
+    await chat.press(ANN, chat.current(ANN, choose["message_id"]), "Wrong item")
+    assert "please tell us what happened" in chat.current(ANN, choose["message_id"])["plain_text"]
+    [added] = await chat.say(ANN, "I got a teapot instead of mugs")
+    [opened] = await chat.press(ANN, added, "Send")
+    assert "Your complaint is ticket #1" in opened["plain_text"]
+    [row] = chat.care.db.query("SELECT kind, category, subject, card_message_id FROM tickets")
+    assert row == {
+        "kind": "complaint",
+        "category": "wrong_item",
+        "subject": "I got a teapot instead of mugs",
+        "card_message_id": None,  # posted once a staff chat is configured
+    }
 
 
 async def test_unknown_command_and_sticker_get_a_helpful_answer(chat: Chat) -> None:
@@ -262,21 +276,15 @@ async def test_a_double_tap_is_harmless(chat: Chat) -> None:
     assert chat.care.db.table("faq_feedback").count == 1
 
 
-async def test_a_complaint_is_added_to_an_open_request_not_lost(chat: Chat) -> None:
-    await chat.say(ANN, "/person")
-    await chat.say(ANN, "⚠️ Complaint")
-    [recorded] = await chat.say(ANN, "My parcel arrived broken, order 545017")
-    assert "request #1" in recorded["plain_text"]
-    [row] = chat.care.db.query("SELECT reason, question FROM handoff_requests")
-    assert row == {"reason": "complaint", "question": "My parcel arrived broken, order 545017"}
-
-
 async def test_a_command_leaves_a_half_finished_step(chat: Chat) -> None:
-    await chat.say(ANN, "⚠️ Complaint")
+    [choose] = await chat.say(ANN, "⚠️ Complaint")
+    await chat.press(ANN, choose, "Not about an order")
+    await chat.press(ANN, chat.current(ANN, choose["message_id"]), "Late")
     await chat.say(ANN, "/start")
     [answer] = await chat.say(ANN, "How long does delivery take?")
     assert "Did this help?" in answer["plain_text"]
-    assert chat.care.db.table("handoff_requests").count == 0
+    assert chat.care.db.table("ticket_drafts").count == 0
+    assert chat.care.db.table("tickets").count == 0
 
 
 async def test_order_dates_are_in_the_customers_timezone(chat: Chat) -> None:

@@ -1,4 +1,4 @@
-"""Services over real storage: deep links, FAQ answers, handoffs."""
+"""Services over real storage: deep links, FAQ answers."""
 
 from __future__ import annotations
 
@@ -65,20 +65,6 @@ def test_faq_answers_in_the_customers_language(
     assert returns.entry.slug == "returns"
     assert services.faq.best_answer("hello there", "en") is None
     assert services.faq.best_answer("quantum chromodynamics", "en") is None
-
-
-def test_handoff_says_when_support_opens(
-    services: Services, repos: Repositories, clock: FixedClock
-) -> None:
-    customer = services.customers.seen(ANN, 1001)
-    during_hours = services.handoffs.request(customer, "menu", None)
-    assert during_hours.open_now
-    clock.advance(timedelta(hours=10))  # Monday 20:00 in London
-    again = services.handoffs.request(customer, "no_match", "where is my parcel")
-    assert again.request_id == during_hours.request_id  # one open request per customer
-    assert not again.open_now
-    assert again.next_opening is not None
-    assert again.next_opening.isoformat() == "2026-11-28T10:00:00+00:00"  # Saturday 10:00
 
 
 def test_timezone_names_are_validated(services: Services) -> None:
