@@ -435,3 +435,51 @@ async def test_a_group_without_topics_threads_tickets_by_replies(
         assert reply["reply_to_message"]["text"] == "Broken mug"
         after = await desk.staff_says(MARIA, "lunch anyone?")
         assert desk.sent_to(ANN.id, after) == []  # not a reply to any ticket: team chatter
+
+
+async def test_a_429_that_outlasts_the_retries_leaves_a_note_and_keeps_the_reply(
+    desk: Desk,
+) -> None:
+    await desk.complaint(ANN, "Broken mug")
+    desk.sandbox.set_fault("429", methods="copyMessage", chat_id=ANN.id, retry_after=1)
+    after = await desk.staff_says(MARIA, "Refund sent", thread_id=desk.topic())
+    # the rate limiter waits and retries ([telegram] max_retries = 3), then gives up
+    [note] = await desk.sandbox.wait_for_messages(STAFF_CHAT, after=after, timeout=15)
+    desk.sandbox.clear_faults()
+    assert "Telegram asked us to slow down" in note["plain_text"]
+    kept = row(desk, "SELECT relay_status FROM ticket_messages WHERE direction = 'to_customer'")
+    assert kept == {"relay_status": "failed"}
+    assert row(desk, "SELECT status FROM tickets")["status"] == "open"  # still owed an answer
+
+
+async def test_tickets_made_before_there_was_a_staff_chat_are_posted_at_start(
+    tmp_path: Path, clock: FixedClock, demo_database: Path
+) -> None:
+    without = make_config(tmp_path)
+    shutil.copyfile(demo_database, resolve_database_path(without))
+    async with BotApiSandbox() as sandbox:
+        async with running(without, clock, sandbox) as care:
+            [miss] = await Desk(sandbox, care).say(ANN, "do you sell quantum flux capacitors")
+            await Desk(sandbox, care).press(ANN, miss, "Talk to a person")
+        sandbox.add_group(STAFF_CHAT, "Demo Gifts support", forum=True)
+        async with running(desk_config(tmp_path), clock, sandbox) as care:
+            await sandbox.wait_idle(quiet=0.3, timeout=10)
+            [topic] = sandbox.topics(STAFF_CHAT)
+            assert topic["name"] == "#1 Question - Ann"
+            card, question = Desk(sandbox, care).sent_to(STAFF_CHAT, 0)
+            assert "Ann Peeters" in card["plain_text"]
+            assert question["plain_text"] == "do you sell quantum flux capacitors"
+
+
+async def test_without_a_member_list_everyone_in_the_staff_chat_answers_signed(
+    tmp_path: Path, clock: FixedClock, demo_database: Path
+) -> None:
+    config = desk_config(tmp_path)
+    config = dataclasses.replace(
+        config, staff=dataclasses.replace(config.staff, members=(), sign_replies=True)
+    )
+    async for desk in open_desk(demo_database, config, clock):
+        await desk.complaint(ANN, "Broken mug")
+        after = await desk.staff_says(OUTSIDER, "We will <fix> it", thread_id=desk.topic())
+        [reply] = desk.sent_to(ANN.id, after)
+        assert reply["plain_text"] == "Olly, Demo Gifts:\nWe will <fix> it"
