@@ -81,13 +81,14 @@ async def start_desk(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             chat = await app.bot.get_chat(d.staff_chat.chat_id)
             d.staff_chat.is_forum = bool(chat.is_forum)
         except TelegramError as exc:
+            # Without knowing about topics, tickets are threaded by replies (which works in
+            # a forum's General topic too); posting is retried with each customer message.
             logger.error(
                 "staff chat %s is not reachable (%s): is the bot a member? Tickets are kept "
-                "and posted at the next start",
+                "and posted once it is",
                 d.staff_chat.chat_id,
                 exc,
             )
-            d.staff_chat.chat_id = 0
     desk = Desk(app.bot, d)
     for ticket in d.desk.tickets.unposted():
         await desk.post(ticket)
