@@ -136,6 +136,19 @@ async def test_shell_runs_a_scripted_conversation(tmp_path: Path) -> None:
     assert "never read" not in transcript
 
 
+async def test_shell_shows_the_staff_side_of_a_ticket(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    script = FakeTty("/person\n!Sorry for the wait, how can I help?\n!/resolve\n/quit\n")
+    out = FakeTty()
+    await run_shell(config, user_id=1001, known_users={}, stdin=script, out=out)
+    transcript = out.getvalue()
+    assert "Your request is ticket #1" in transcript
+    assert "[staff] #1 Question · open" in transcript  # the card in the sandbox staff chat
+    assert "bot: Sorry for the wait, how can I help?" in transcript  # relayed to the customer
+    assert "marked ticket #1 as resolved" in transcript
+    assert "[staff] ✅ Resolved by Sam" in transcript
+
+
 @pytest.mark.parametrize("command", ["run", "demo", "shell"])
 def test_commands_have_help(command: str) -> None:
     code, out, _ = run(command, "--help")
