@@ -1,7 +1,9 @@
 """Canned staff replies: short texts with variables, written by staff and admins.
 
-They are templates written by people other than the developers, so they run in Jinja2's
-sandbox (no attribute tricks reach Python internals) and only see the variables below.
+They are written by people other than the developers, so they may hold nothing but text and
+``{{ variable }}`` placeholders (checked on the parsed template: no loops, filters,
+attribute access or arithmetic, so a reply cannot reach Python internals or make the bot
+build a huge string), and they render in Jinja2's sandbox as a second fence.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 CANNED_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -40,11 +42,26 @@ def check_canned(name: str, body: str) -> None:
 
 
 def render_canned(body: str, values: Mapping[str, str]) -> str:
+    known = ", ".join(CANNED_VARIABLES)
     try:
+        tree = _environment().parse(body)
+        _only_placeholders(tree)
         return _environment().from_string(body).render(**values).strip()
     except TemplateError as exc:
-        known = ", ".join(CANNED_VARIABLES)
         raise CannedError(f"{exc.message or exc} (variables: {known})") from None
+
+
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData)
+
+
+def _only_placeholders(tree: nodes.Template) -> None:
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Name) and node.name in CANNED_VARIABLES:
+            continue
+        if isinstance(node, nodes.Name):
+            raise CannedError(f"unknown variable {node.name!r} (use {', '.join(CANNED_VARIABLES)})")
+        if not isinstance(node, _ALLOWED_NODES):
+            raise CannedError("only text and {{ variable }} placeholders are allowed")
 
 
 def merged_canned(configured: Mapping[str, str], written: Mapping[str, str]) -> dict[str, str]:

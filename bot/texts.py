@@ -67,6 +67,7 @@ class T(StrEnum):
     STAFF_UNBANNED = "staff_unbanned.html"
     STAFF_RESOLVED = "staff_resolved.html"
     STAFF_REOPENED = "staff_reopened.html"
+    STAFF_PERSON_ASKED = "staff_person_asked.html"
     STAFF_TICKET_DONE = "staff_ticket_done.html"
     STAFF_ACTION_DONE = "staff_action_done.txt"
     ORDERS_NOT_LINKED = "orders_not_linked.html"

@@ -26,7 +26,8 @@ class TicketStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.REOPENED)
-# Waiting for staff: the states whose first-response/resolution clocks are running.
+# Waiting for staff (an answer moves these to ANSWERED). The resolution clock runs in every
+# active state, waiting for the customer included: it measures the whole time to a fix.
 AWAITING_STAFF = (TicketStatus.OPEN, TicketStatus.REOPENED)
 
 
@@ -266,15 +267,14 @@ class TicketService:
         return self.store.active_for_customer(customer_id)
 
     def conversation_for(self, customer_id: int, now: datetime) -> Ticket | None:
-        """The ticket a customer's next message belongs to: the newest active one, or a
-        resolved one still inside the reopen window. None: nothing to continue."""
-        ticket = self.store.latest_for_customer(customer_id)
-        if ticket is None:
-            return None
-        if ticket.active:
-            return ticket
-        if ticket.status == TicketStatus.RESOLVED and self.reopenable(ticket, now):
-            return ticket
+        """The ticket a customer's next message belongs to: their newest active one, else
+        their latest ticket if it is resolved and still inside the reopen window."""
+        active = self.store.active_for_customer(customer_id)
+        if active:
+            return active[-1]
+        latest = self.store.latest_for_customer(customer_id)
+        if latest is not None and self.reopenable(latest, now):
+            return latest
         return None
 
     def reopenable(self, ticket: Ticket, now: datetime) -> bool:
@@ -336,8 +336,11 @@ class TicketService:
             )
             return CustomerWrote(changed or ticket)
         if ticket.status == TicketStatus.RESOLVED and self.reopenable(ticket, now):
-            # A reopened ticket gets a fresh resolution clock from now.
-            _, resolution_due = self.policy.dues(now, ticket.priority)
+            # A reopened ticket gets a fresh resolution clock from now, unless it already
+            # missed its target: that miss stays on record (reports count it).
+            changes: dict[str, object] = {"resolved_at": None}
+            if ticket.resolution_breached_at is None:
+                changes["resolution_due"] = self.policy.dues(now, ticket.priority)[1]
             changed = self.store.transition(
                 ticket.id,
                 allowed_from=(TicketStatus.RESOLVED,),
@@ -345,11 +348,7 @@ class TicketService:
                 actor=actor,
                 now=now,
                 event="reopened",
-                changes={
-                    "resolved_at": None,
-                    "resolution_due": resolution_due,
-                    "resolution_breached_at": None,
-                },
+                changes=changes,
             )
             return CustomerWrote(changed or ticket, reopened=changed is not None)
         return CustomerWrote(ticket)
@@ -445,10 +444,11 @@ class TicketService:
         return self.store.get(ticket_id), found
 
     def ensure_dues(self, ticket: Ticket, now: datetime) -> Ticket:
-        """Tickets from before SLA tracking (migrated requests) get their due times."""
+        """Tickets from before SLA tracking (migrated requests) get due times counted from
+        now: counting from their creation would flood staff with breaches at the upgrade."""
         if ticket.first_response_due is not None or ticket.resolution_due is not None:
             return ticket
-        first_due, resolution_due = self.policy.dues(ticket.created_at, ticket.priority)
+        first_due, resolution_due = self.policy.dues(now, ticket.priority)
         return self.store.update(
             ticket.id,
             actor=Actor.system(),

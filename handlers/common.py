@@ -66,7 +66,7 @@ def fit(html_text: str) -> tuple[str, ParseMode | None]:
     so a cut never lands inside a tag or an entity.
     """
     visible = html.unescape(_TAG.sub("", html_text))
-    if _utf16_len(visible) <= TELEGRAM_TEXT_LIMIT:
+    if visible_length(html_text) <= TELEGRAM_TEXT_LIMIT:
         return html_text, ParseMode.HTML
     cut = visible
     while _utf16_len(cut) > TELEGRAM_TEXT_LIMIT - 1:
@@ -75,6 +75,11 @@ def fit(html_text: str) -> tuple[str, ParseMode | None]:
 
 
 _TAG = re.compile(r"<[^>]+>")
+
+
+def visible_length(html_text: str) -> int:
+    """Length as Telegram counts it: after HTML parsing, in UTF-16 code units."""
+    return _utf16_len(html.unescape(_TAG.sub("", html_text)))
 
 
 def _utf16_len(text: str) -> int:

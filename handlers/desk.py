@@ -8,6 +8,7 @@ Used by handlers and by jobs alike, so it takes the bot and the dependencies exp
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.models import Customer
 from bot.texts import T
-from bot.tickets import Breach, RelayRecord, Ticket, TicketStatus
-from handlers.common import Outgoing, fit, inline_keyboard, send_text
+from bot.tickets import Actor, Breach, RelayRecord, Ticket, TicketStatus
+from handlers.common import Outgoing, fit, inline_keyboard, send_text, visible_length
 from handlers.context import Deps
 
 logger = logging.getLogger("carebot.desk")
@@ -29,6 +30,7 @@ logger = logging.getLogger("carebot.desk")
 # Telegram's descriptions when a forum topic (or the message to reply to) is gone.
 _TOPIC_GONE = ("thread not found", "topic_id_invalid", "topic_deleted", "replied not found")
 RECENT_ORDERS_ON_CARD = 3
+MAX_CAPTION = 1024
 EARLIER_TICKETS_ON_CARD = 5
 
 
@@ -79,12 +81,28 @@ class Desk:
         if not self.staff_chat_id or not ticket.posted:
             return None
         try:
-            return await send_text(
+            message = await send_text(
                 self.bot, self.d, self.staff_place(ticket), key, ticket=ticket, **values
             )
         except TelegramError as exc:
             logger.warning("note on ticket #%s not posted: %s", ticket.id, exc)
             return None
+        self.remember(ticket, message)
+        return message
+
+    def remember(self, ticket: Ticket, message: Message) -> None:
+        """Map a bot post in the staff chat to its ticket, so a reply to it finds the ticket
+        (in a group without topics that is how staff answer)."""
+        self.d.desk.relays.record(
+            ticket.id,
+            direction="note",
+            kind="bot",
+            text=None,
+            source_chat_id=message.chat_id,
+            source_message_id=message.message_id,
+            author=Actor.system(),
+            now=self.d.clock.now(),
+        )
 
     async def post(self, ticket: Ticket, *, recreated: bool = False) -> Ticket:
         """Give the ticket its topic (or card message) in the staff chat, then copy what the
@@ -92,8 +110,8 @@ class Desk:
         unposted and is tried again at the next start or customer message."""
         if not self.staff_chat_id:
             return ticket
+        thread_id = None
         try:
-            thread_id = None
             if self.d.staff_chat.is_forum:
                 topic = await self.bot.create_forum_topic(
                     self.staff_chat_id, self.topic_title(ticket)
@@ -109,6 +127,9 @@ class Desk:
             )
         except TelegramError as exc:
             logger.warning("ticket #%s not posted to the staff chat: %s", ticket.id, exc)
+            if thread_id is not None:  # no card: do not leave an empty topic behind
+                with contextlib.suppress(TelegramError):
+                    await self.bot.delete_forum_topic(self.staff_chat_id, thread_id)
             return ticket
         ticket = self.d.desk.tickets.place(
             ticket.id,
@@ -221,8 +242,9 @@ class Desk:
             copy = await self._copy_to_staff(ticket, record)
         except TelegramError as exc:
             if topic_gone(exc) and ticket.staff_thread_id is not None:
-                await self.post(ticket, recreated=True)
-                return True
+                await self.post(ticket, recreated=True)  # copies the pending messages again
+                stored = self.d.desk.relays.get(record.id)
+                return stored is not None and stored.relay_status == "delivered"
             self.d.desk.relays.failed(record.id, str(exc), self.d.clock.now())
             logger.warning("message of ticket #%s not copied to staff: %s", ticket.id, exc)
             await self.note(ticket, T.STAFF_RELAY_FAILED, reason=describe_error(exc), to_staff=True)
@@ -285,7 +307,8 @@ class Desk:
     ) -> MessageId | Message:
         reply_to = self._original_in_customer_chat(record)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        signed = self.d.config.staff.sign_replies and record.author_name
+        # Anonymous group admins have no person's name to sign with.
+        signed = self.d.config.staff.sign_replies and record.author_id is not None
         if record.kind == "canned" or (signed and record.kind == "text"):
             body = record.text or ""
             if signed:
@@ -304,6 +327,8 @@ class Desk:
         caption: str | None = None
         if signed and record.text:
             caption = f"<b>{html.escape(record.author_name or '')}</b>: {record.text}"
+            if visible_length(caption) > MAX_CAPTION:
+                caption = None  # a signed caption over Telegram's limit goes unsigned
         return await self.bot.copy_message(
             chat_id,
             record.source_chat_id,
@@ -318,7 +343,11 @@ class Desk:
         if record.reply_to_message_id is None:
             return None
         original = self.d.desk.relays.by_message(self.staff_chat_id, record.reply_to_message_id)
-        if original is None or original.direction != "from_customer":
+        if (
+            original is None
+            or original.direction != "from_customer"
+            or original.ticket_id != record.ticket_id
+        ):
             return None
         return original.source_message_id
 

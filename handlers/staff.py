@@ -35,7 +35,8 @@ def staff_actor(update: Update, context: CareContext) -> Actor | None:
         return None
     message = update.effective_message
     if message is not None and message.sender_chat is not None:
-        # An anonymous admin of the staff chat posts as the chat itself.
+        # An anonymous admin of the staff chat posts as the chat itself (replies to
+        # customers then go unsigned: there is no person's name).
         if message.sender_chat.id != chat.id:
             return None
         return Actor("staff", None, chat.title or "")
@@ -70,13 +71,17 @@ def explicit_reply_to(message: Message) -> int | None:
 
 
 async def answer_here(update: Update, context: CareContext, key: T, **values: Any) -> None:
-    """A reply for staff where they wrote (same topic), in the staff language."""
+    """A reply for staff where they wrote (same topic), in the staff language; if it is
+    about a ticket, mapped to it (so replying to it stays in the ticket)."""
     message = update.effective_message
     assert message is not None
     d = deps(context)
     thread = message.message_thread_id if message.is_topic_message else None
     to = Outgoing(message.chat_id, d.config.staff_language, thread_id=thread, reply_to=message.id)
-    await send_text(context.bot, d, to, key, **values)
+    sent = await send_text(context.bot, d, to, key, **values)
+    ticket = values.get("ticket")
+    if isinstance(ticket, Ticket):
+        Desk(context.bot, d).remember(ticket, sent)
 
 
 async def staff_message(update: Update, context: CareContext) -> None:

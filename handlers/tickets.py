@@ -41,6 +41,7 @@ TICKET_MEDIA = (
     | filters.Document.ALL
     | filters.VIDEO
     | filters.VOICE
+    | filters.VIDEO_NOTE
     | filters.AUDIO
     | filters.Sticker.ALL
     | filters.LOCATION
@@ -208,27 +209,29 @@ def _customer_actor(context: CareContext) -> Actor:
 
 
 async def confirm_and_post(update: Update, context: CareContext, opened: Opened) -> None:
-    """Tell the customer their ticket number and when to expect an answer; post it for staff."""
-    zone = local_zone(context)
+    """Tell the customer their ticket number and when to expect an answer; post it for staff.
+
+    A request that joined an existing ticket is shown to staff there (and reopens it if
+    it was resolved)."""
     ticket = opened.ticket
-    key = T.TICKET_OPENED if opened.created else T.TICKET_CONTINUES
+    if not opened.created:
+        await reply(update, context, T.TICKET_CONTINUES, ticket=ticket)
+        await desk_of(context).note(ticket, T.STAFF_PERSON_ASKED)
+        await customer_continued(update, context, ticket)
+        return
+    zone = local_zone(context)
     due = ticket.first_response_due.astimezone(zone) if ticket.first_response_due else None
     await reply(
         update,
         context,
-        key,
+        T.TICKET_OPENED,
         ticket=ticket,
         due=due,
         target=deps(context).config.sla.first_response_targets[ticket.priority],
         local_timezone=zone.key,
     )
-    desk = desk_of(context)
-    if opened.created:
-        ticket = await desk.post(ticket)
-        schedule_sla(context.job_queue, deps(context), ticket)
-    else:
-        for record in deps(context).desk.relays.undelivered(ticket.id):
-            await desk.relay(ticket, record)
+    ticket = await desk_of(context).post(ticket)
+    schedule_sla(context.job_queue, deps(context), ticket)
 
 
 async def person_requested(update: Update, context: CareContext) -> None:
@@ -280,8 +283,8 @@ async def into_ticket(update: Update, context: CareContext) -> bool:
 async def relay_customer_message(
     update: Update, context: CareContext, ticket: Ticket, message: Message
 ) -> None:
-    d, now = deps(context), deps(context).clock.now()
-    record = d.desk.relays.record(
+    """Store the customer's message in the ticket (before anything else), then pass it on."""
+    deps(context).desk.relays.record(
         ticket.id,
         direction="from_customer",
         kind=message_kind(message),
@@ -289,9 +292,16 @@ async def relay_customer_message(
         source_chat_id=message.chat_id,
         source_message_id=message.message_id,
         author=_customer_actor(context),
-        now=now,
+        now=deps(context).clock.now(),
     )
-    wrote = d.services.tickets.customer_wrote(ticket, now)
+    await customer_continued(update, context, ticket)
+
+
+async def customer_continued(update: Update, context: CareContext, ticket: Ticket) -> None:
+    """The customer added to a ticket: it waits for staff again (a resolved one reopens),
+    and what they wrote is copied to the ticket's place in the staff chat."""
+    d = deps(context)
+    wrote = d.services.tickets.customer_wrote(ticket, d.clock.now())
     desk = desk_of(context)
     if wrote.reopened:
         await reply(update, context, T.TICKET_REOPENED, ticket=wrote.ticket)
@@ -299,7 +309,7 @@ async def relay_customer_message(
         await desk.refresh(wrote.ticket, rename=True)
     elif wrote.ticket.status != ticket.status:
         await desk.refresh(wrote.ticket)
-    if record is not None:
+    for record in d.desk.relays.undelivered(ticket.id):
         await desk.relay(wrote.ticket, record)
     if wrote.ticket.status != ticket.status:
         schedule_sla(context.job_queue, d, wrote.ticket)

@@ -426,8 +426,10 @@ class RelayMap:
         return [_relay(r) for r in rows]
 
     def for_ticket(self, ticket_id: int) -> list[RelayRecord]:
+        """The conversation (bot posts in the staff chat are only anchors for replies)."""
         rows = self.db.query(
-            "SELECT * FROM ticket_messages WHERE ticket_id = ? ORDER BY id", [ticket_id]
+            "SELECT * FROM ticket_messages WHERE ticket_id = ? AND kind != 'bot' ORDER BY id",
+            [ticket_id],
         )
         return [_relay(r) for r in rows]
 

@@ -165,7 +165,8 @@ async def test_staff_replies_reach_the_customer_notes_do_not(desk: Desk) -> None
     [saved] = desk.sent_to(STAFF_CHAT, after)
     assert "Note saved" in saved["plain_text"]
     directions = [
-        r["direction"] for r in desk.care.db.query("SELECT direction FROM ticket_messages")
+        r["direction"]
+        for r in desk.care.db.query("SELECT direction FROM ticket_messages WHERE kind != 'bot'")
     ]
     assert directions == ["from_customer", "to_customer", "to_customer", "note"]
 
@@ -483,3 +484,45 @@ async def test_without_a_member_list_everyone_in_the_staff_chat_answers_signed(
         after = await desk.staff_says(OUTSIDER, "We will <fix> it", thread_id=desk.topic())
         [reply] = desk.sent_to(ANN.id, after)
         assert reply["plain_text"] == "Olly, Demo Gifts:\nWe will <fix> it"
+
+
+async def test_asking_for_a_person_on_an_answered_ticket_tells_staff(desk: Desk) -> None:
+    await desk.say(ANN, "/person")
+    await desk.staff_says(MARIA, "Hi Ann, how can I help?", thread_id=desk.topic())
+    assert row(desk, "SELECT status FROM tickets")["status"] == "answered"
+    after = desk.sandbox.seq
+    [again] = await desk.say(ANN, "/person")
+    assert "Added to your open ticket #1" in again["plain_text"]
+    assert "asked to talk to a person" in text_of(desk.sent_to(STAFF_CHAT, after))
+    assert row(desk, "SELECT status FROM tickets")["status"] == "open"  # waiting for staff
+
+
+async def test_messages_go_to_the_newest_active_ticket_not_a_resolved_newer_one(
+    desk: Desk,
+) -> None:
+    await desk.say(ANN, "/person")  # inquiry #1 stays open
+    await desk.complaint(ANN, "Broken mug")  # complaint #2
+    await desk.staff_says(
+        MARIA,
+        "/resolve",
+        thread_id=max(int(t["message_thread_id"]) for t in desk.sandbox.topics(STAFF_CHAT)),
+    )
+    await desk.say(ANN, "About my question...")
+    [record] = desk.care.db.query(
+        "SELECT ticket_id FROM ticket_messages WHERE text = 'About my question...'"
+    )
+    assert record == {"ticket_id": 1}
+    assert row(desk, "SELECT status FROM tickets WHERE id = 2")["status"] == "resolved"
+
+
+async def test_without_topics_a_reply_to_the_bots_note_stays_in_the_ticket(
+    tmp_path: Path, clock: FixedClock, demo_database: Path
+) -> None:
+    async for desk in open_desk(demo_database, desk_config(tmp_path), clock, forum=False):
+        after = desk.sandbox.seq
+        await desk.complaint(ANN, "Broken mug")
+        card, _ = desk.sent_to(STAFF_CHAT, after)
+        after = await desk.staff_says(MARIA, "/note check stock", reply_to=card["message_id"])
+        [saved] = desk.sent_to(STAFF_CHAT, after)
+        after = await desk.staff_says(MARIA, "Sorry, refund sent", reply_to=saved["message_id"])
+        assert [m["plain_text"] for m in desk.sent_to(ANN.id, after)] == ["Sorry, refund sent"]

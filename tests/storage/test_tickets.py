@@ -158,3 +158,38 @@ def test_open_handoff_requests_become_tickets(tmp_path: Path) -> None:
         {"kind": "inquiry", "source": "no_match", "subject": "paypal?", "status": "open"},
     ]
     assert "handoff_requests" not in db.table_names()
+
+
+def test_reopening_keeps_a_missed_resolution_on_record(
+    repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    tickets, _ = service_over(repos, config)
+    ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
+    ticket = tickets.open(ann, TicketKind.COMPLAINT, "complaint", clock.now()).ticket
+    ticket = tickets.staff_replied(ticket, MARIA, clock.now())
+    clock.advance(timedelta(days=30))
+    assert tickets.breaches_due(ticket.id, clock.now())[1] == [Breach.RESOLUTION]
+    resolved = tickets.resolve(ticket, MARIA, clock.now())
+    assert resolved is not None
+    reopened = tickets.customer_wrote(resolved, clock.now())
+    assert reopened.reopened
+    assert reopened.ticket.resolution_breached_at is not None  # still counted as missed
+
+
+def test_migrated_tickets_get_due_times_from_the_upgrade_not_their_creation(
+    repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    tickets, desk = service_over(repos, config)
+    ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
+    ticket = tickets.open(ann, TicketKind.INQUIRY, "menu", clock.now() - timedelta(days=60))
+    desk.tickets.update(
+        ticket.ticket.id,
+        actor=Actor.system(),
+        now=clock.now(),
+        event="test",
+        changes={"first_response_due": None, "resolution_due": None},
+    )
+    stored = desk.tickets.get(ticket.ticket.id)
+    assert stored is not None
+    dued = tickets.ensure_dues(stored, clock.now())
+    assert dued.first_response_due == clock.now() + timedelta(hours=4)
