@@ -677,3 +677,9 @@ def check(ctx: click.Context) -> None:
         f"{config.telegram.mode} mode"
     )
     click.echo(f"  database: {resolve_database_path(config)}")
+    staff = config.staff
+    if staff.chat_id:
+        who = f"{len(staff.members)} listed members" if staff.members else "everyone in it"
+        click.echo(f"  staff chat: {staff.chat_id} ({who}; {len(staff.admins)} admins)")
+    else:
+        click.echo("  staff chat: none yet (tickets are kept and posted once it is set)")

@@ -41,6 +41,13 @@ def test_config_error_is_one_line_naming_key_and_file(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+def test_config_check_says_where_tickets_go(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    code, out, _ = run("--config", str(path), "config", "check")
+    assert code == 0
+    assert "staff chat: none yet (tickets are kept and posted once it is set)" in out
+
+
 def test_run_without_token_points_to_the_shell(tmp_path: Path) -> None:
     code, _, err = run("--config", str(write_config(tmp_path)), "run")
     assert code == 2
