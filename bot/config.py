@@ -34,6 +34,7 @@ from bot.sla import (
     parse_holidays,
     parse_targets,
 )
+from bot.surveys import SurveySettings, parse_quiet_hours
 from bot.tickets import DEFAULT_CATEGORIES, SlaPolicy, TicketSettings
 
 SUPPORTED_LANGUAGES = ("en", "zh")
@@ -146,6 +147,34 @@ class TicketsConfig:
 
 
 @dataclass(frozen=True)
+class SurveysConfig:
+    enabled: bool = True
+    send_after: Literal["delivered", "placed"] = "delivered"
+    delay_days: int = 3
+    quiet_hours: str = "21:00-09:00"
+    min_days_between: int = 14
+    expire_days: int = 7
+    followup_max_score: int = 3
+    recovery_max_score: int = 2
+    nps_percent: int = 30
+    after_support: bool = True
+
+    def settings(self) -> SurveySettings:
+        return SurveySettings(
+            enabled=self.enabled,
+            delay=timedelta(days=self.delay_days),
+            send_after=self.send_after,
+            quiet_hours=parse_quiet_hours(self.quiet_hours),
+            min_gap=timedelta(days=self.min_days_between),
+            expire_after=timedelta(days=self.expire_days),
+            followup_max_score=self.followup_max_score,
+            recovery_max_score=self.recovery_max_score,
+            nps_share=self.nps_percent / 100,
+            after_support=self.after_support,
+        )
+
+
+@dataclass(frozen=True)
 class CatalogConfig:
     default_category: str = DEFAULT_CATEGORY
     categories: CategoryRules = field(default_factory=CategoryRules.defaults)
@@ -167,6 +196,7 @@ class Config:
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     sla: SlaConfig = field(default_factory=SlaConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    surveys: SurveysConfig = field(default_factory=SurveysConfig)
     source: str = "<defaults>"
 
     @property
@@ -212,6 +242,7 @@ _SECTIONS: dict[str, type] = {
     "catalog": CatalogConfig,
     "sla": SlaConfig,
     "tickets": TicketsConfig,
+    "surveys": SurveysConfig,
 }
 
 
@@ -412,6 +443,21 @@ def _check_cross_field_rules(config: Config) -> None:
             f"{source}: [staff] chat_id must be a group id (negative, like -1001234567890), "
             f"got {config.staff.chat_id}"
         )
+    surveys = config.surveys
+    try:
+        parse_quiet_hours(surveys.quiet_hours)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [surveys] quiet_hours: {exc}") from None
+    for key, low, high in (
+        ("delay_days", 0, 365),
+        ("min_days_between", 0, 365),
+        ("expire_days", 1, 90),
+        ("followup_max_score", 0, 5),
+        ("recovery_max_score", 0, 5),
+        ("nps_percent", 0, 100),
+    ):
+        if not low <= getattr(surveys, key) <= high:
+            raise ConfigError(f"{source}: [surveys] {key} must be between {low} and {high}")
     if not 1 <= config.tickets.reopen_days <= 365:
         raise ConfigError(f"{source}: [tickets] reopen_days must be between 1 and 365")
     if config.links.token_ttl_hours < 1:

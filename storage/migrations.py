@@ -311,3 +311,42 @@ def m003_tickets(db: Database) -> None:
         DROP TABLE handoff_requests;
         """
     )
+
+
+@MIGRATIONS()
+def m004_surveys(db: Database) -> None:
+    """Satisfaction surveys: one row per invitation, with its due time, answer and follow-up."""
+    db.executescript(
+        """
+        CREATE TABLE surveys (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('purchase', 'support')),
+            order_id INTEGER REFERENCES orders(id),
+            ticket_id INTEGER REFERENCES tickets(id),
+            staff_id INTEGER,
+            staff_name TEXT,
+            status TEXT NOT NULL DEFAULT 'scheduled'
+                CHECK (status IN ('scheduled', 'sending', 'sent', 'answered', 'expired',
+                                  'skipped')),
+            skip_reason TEXT,
+            due_at TEXT NOT NULL,
+            sent_at TEXT,
+            expires_at TEXT,
+            chat_id INTEGER,
+            message_id INTEGER,
+            score INTEGER CHECK (score BETWEEN 1 AND 5),
+            answered_at TEXT,
+            followup TEXT CHECK (followup IN ('comment', 'nps')),
+            comment TEXT,
+            nps INTEGER CHECK (nps BETWEEN 0 AND 10),
+            followup_at TEXT,
+            recovery_ticket_id INTEGER REFERENCES tickets(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX surveys_one_per_order ON surveys(order_id) WHERE kind = 'purchase';
+        CREATE UNIQUE INDEX surveys_one_per_ticket ON surveys(ticket_id) WHERE kind = 'support';
+        CREATE INDEX surveys_by_customer ON surveys(customer_id, sent_at);
+        CREATE INDEX surveys_by_status ON surveys(status, due_at);
+        """
+    )
