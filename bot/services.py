@@ -15,6 +15,7 @@ from bot.config import SUPPORTED_LANGUAGES, Config, is_place_timezone
 from bot.models import Customer, FaqEntry, FaqMatch, Order, TelegramIdentity
 from bot.ports import CustomerStore, FaqStore, LinkTokenStore, OrderStore
 from bot.search_terms import coverage, search_terms
+from bot.surveys import SurveyService, SurveyStore
 from bot.texts import language_from_telegram
 from bot.tickets import TicketService, TicketStore
 
@@ -212,6 +213,7 @@ class Services:
     orders: OrderService
     links: LinkService
     tickets: TicketService
+    surveys: SurveyService
 
     @classmethod
     def build(
@@ -224,6 +226,7 @@ class Services:
         faq: FaqStore,
         link_tokens: LinkTokenStore,
         tickets: TicketStore,
+        surveys: SurveyStore,
     ) -> Services:
         shop = config.shop
         return cls(
@@ -234,6 +237,7 @@ class Services:
                 link_tokens, customers, clock, timedelta(hours=config.links.token_ttl_hours)
             ),
             tickets=TicketService(tickets, config.sla_policy(), config.ticket_settings()),
+            surveys=SurveyService(surveys, config.surveys.settings(), shop.timezone),
         )
 
 

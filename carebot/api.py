@@ -59,16 +59,17 @@ from storage.repositories import NewOrderItem, Repositories
 logger = logging.getLogger("carebot.api")
 
 API_PREFIX = "/api/v1"
-OrdersChanged = Callable[[], None]
+OrdersChanged = Callable[[OrderEvent | None], None]
 #: Called (synchronously, after the change is stored) whenever the API created or changed an
-#: order or an order's status; set on the main web app by ``build_web_app``.
+#: order or an order's status, with the status event it recorded (None: no status change);
+#: set on the main web app by ``build_web_app``.
 ON_ORDERS_CHANGED = web.AppKey[OrdersChanged]("on_orders_changed")
 
 _READ_CHUNK = 64 * 1024
 P = TypeVar("P")
 
 
-def no_orders_changed_callback() -> None:
+def no_orders_changed_callback(event: OrderEvent | None) -> None:
     """The default ``on_orders_changed``: nothing to recompute."""
 
 
@@ -225,7 +226,7 @@ class IngestApi:
                 now=now,
             )
             result, event = ("created" if saved.created else "updated"), saved.event
-            self.orders_changed(request)
+            self.orders_changed(request, event)
         order = self.store.order(payload.external_id)
         assert order is not None
         if event is not None:
@@ -280,7 +281,7 @@ class IngestApi:
                 notification = Notification.NONE
         else:
             result, at = "changed", event.at
-            self.orders_changed(request)
+            self.orders_changed(request, event)
             notification = await self.announce(order, event, requested=payload.notify)
         logger.info(
             "api: order %s status %s %s (notification %s)",
@@ -337,10 +338,10 @@ class IngestApi:
             raise ApiError(401, AuthFailure.REPLAYED.value)
         return parse_json(body)
 
-    def orders_changed(self, request: web.Request) -> None:
+    def orders_changed(self, request: web.Request, event: OrderEvent | None) -> None:
         callback = request.config_dict.get(ON_ORDERS_CHANGED, no_orders_changed_callback)
         try:
-            callback()
+            callback(event)
         except Exception:  # the change is stored; a failing listener must not undo the answer
             logger.exception("api: on_orders_changed failed")
 

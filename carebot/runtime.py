@@ -17,13 +17,16 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.config import SUPPORTED_LANGUAGES, Config, resolve_database_path
+from bot.models import OrderStatus
 from bot.services import Services
 from bot.texts import BOT_COMMANDS, Texts
 from carebot.web import build_web_app, webhook_path
 from handlers import register_all
 from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps, StaffChat
 from handlers.desk_jobs import start_desk
+from handlers.surveys import schedule_survey, start_surveys
 from storage.database import open_database
+from storage.ingest import OrderEvent
 from storage.repositories import Repositories
 from storage.segments import recompute_segments
 from storage.tickets import DeskStores
@@ -54,6 +57,7 @@ class CareBot:
             await app.start()
             try:
                 await start_desk(app)
+                await start_surveys(app)
                 if self.config.telegram.mode == "webhook":
                     await app.bot.set_webhook(
                         self.config.telegram.webhook_url,
@@ -139,6 +143,7 @@ def services_over(
         faq=repos.faq,
         link_tokens=repos.link_tokens,
         tickets=desk.tickets,
+        surveys=desk.surveys,
     )
 
 
@@ -205,12 +210,30 @@ async def recompute_segments_job(context: CareContext) -> None:
     logger.info("segments recomputed for %d customers", customers)
 
 
+def order_changed(bot: CareBot, event: OrderEvent | None) -> None:
+    """After the ingest API changed an order: segments later; a survey after delivery."""
+    schedule_segments_recompute(bot)
+    if event is None:
+        return
+    wanted = OrderStatus(bot.config.surveys.send_after)
+    if event.status != wanted:
+        return
+    customer_id = bot.repos.orders.customer_of(event.order_id)
+    if customer_id is None:
+        return
+    survey = bot.deps.services.surveys.plan_purchase(
+        customer_id, event.order_id, event.at, bot.deps.clock.now()
+    )
+    if survey is not None:
+        schedule_survey(bot.application.job_queue, bot.deps, survey)
+
+
 async def start_web(bot: CareBot) -> web.AppRunner:
     web_app = build_web_app(
         bot.config,
         bot.application,
         bot.repos,
-        on_orders_changed=lambda: schedule_segments_recompute(bot),
+        on_orders_changed=lambda event: order_changed(bot, event),
     )
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()

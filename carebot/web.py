@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -13,7 +12,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Config
-from carebot.api import ON_ORDERS_CHANGED, no_orders_changed_callback, register_api
+from carebot.api import ON_ORDERS_CHANGED, OrdersChanged, no_orders_changed_callback, register_api
 from storage.repositories import Repositories
 
 logger = logging.getLogger("carebot.web")
@@ -61,7 +60,7 @@ def build_web_app(
     application: Application,  # type: ignore[type-arg]
     repos: Repositories,
     *,
-    on_orders_changed: Callable[[], None] | None = None,
+    on_orders_changed: OrdersChanged | None = None,
 ) -> web.Application:
     """The web app; ``on_orders_changed`` is called after the ingest API changed orders."""
     app = web.Application(client_max_size=1024 * 1024)

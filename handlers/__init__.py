@@ -18,6 +18,7 @@ from handlers import (
     settings,
     staff,
     start,
+    surveys,
     tickets,
 )
 
@@ -31,6 +32,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any], texts: Texts) -
     settings.register(app)
     questions.register(app)
     tickets.register(app)
+    surveys.register(app)
     staff.register(app)
     menu.register(app, texts)
     questions.register_free_text(app)

@@ -25,6 +25,7 @@ from handlers.common import (
 )
 from handlers.context import CareContext
 from handlers.settings import timezone_typed
+from handlers.surveys import survey_comment
 from handlers.tickets import into_ticket
 
 FAQ_FEEDBACK = re.compile(r"^faq:(\d{1,9}):([yn]):(\d{1,10})$")
@@ -35,10 +36,12 @@ def person_button(context: CareContext, reason: str, question_id: int) -> Any:
 
 
 async def on_text(update: Update, context: CareContext) -> None:
-    """Route free text: a typed timezone, a complaint being written or an open ticket (for
-    staff), otherwise a question for the FAQ."""
+    """Route free text: a typed timezone, a survey's "what went wrong?", a complaint being
+    written or an open ticket (for staff), otherwise a question for the FAQ."""
     if state_of(context).awaiting == "timezone":
         await timezone_typed(update, context)
+    elif await survey_comment(update, context):
+        return
     elif not await into_ticket(update, context):
         await answer_question(update, context)
 

@@ -23,6 +23,7 @@ from handlers.context import CareContext
 from handlers.desk import Desk
 from handlers.desk_jobs import schedule_sla
 from handlers.record import message_kind
+from handlers.surveys import schedule_survey
 
 STAFF_COMMANDS = ("resolve", "note", "canned", "ban", "unban", "claim", "priority")
 TICKET_BUTTON = re.compile(r"^tk:(\d{1,12}):(claim|resolve|up|down)$")
@@ -183,6 +184,11 @@ class TicketAction:
         await self.desk.note(resolved, T.STAFF_RESOLVED, staff=self.staff)
         await self.desk.refresh(resolved, rename=True)
         schedule_sla(self.context.job_queue, self.d, resolved)
+        survey = self.d.services.surveys.plan_support(
+            resolved.customer_id, resolved.id, self.staff.id, self.staff.name, self.now
+        )
+        if survey is not None:  # how did we do? (sent when the courtesy rules allow)
+            schedule_survey(self.context.job_queue, self.d, survey)
         return True
 
     async def shift_priority(self, steps: int) -> None:

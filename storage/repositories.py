@@ -280,6 +280,10 @@ class OrderRepository:
         )
         return [_order(r) for r in rows]
 
+    def customer_of(self, order_id: int) -> int | None:
+        row = one_row(self.db, "SELECT customer_id FROM orders WHERE id = ?", [order_id])
+        return int(row["customer_id"]) if row else None
+
     def get_for_customer(self, order_id: int, customer_id: int) -> Order | None:
         """The order with its items, only if it belongs to that customer."""
         row = one_row(

@@ -28,6 +28,7 @@ from bot.tickets import (
 from storage.database import write_transaction
 from storage.repositories import CustomerRepository, OrderRepository, one_row
 from storage.segments import SegmentRepository
+from storage.surveys import SurveyRepository
 
 _TIME_FIELDS = (
     "created_at",
@@ -513,6 +514,7 @@ class DeskStores:
     segments: SegmentRepository
     orders: OrderRepository
     customers: CustomerRepository
+    surveys: SurveyRepository
 
     @classmethod
     def over(cls, db: Database) -> DeskStores:
@@ -524,4 +526,5 @@ class DeskStores:
             segments=SegmentRepository(db),
             orders=OrderRepository(db),
             customers=CustomerRepository(db),
+            surveys=SurveyRepository(db),
         )

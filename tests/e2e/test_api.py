@@ -148,7 +148,7 @@ async def api(tmp_path: Path, clock: FixedClock, demo_database: Path) -> AsyncIt
     config = api_config(tmp_path)
     changes: list[str] = []
 
-    def orders_changed() -> None:
+    def orders_changed(event: object) -> None:
         changes.append("changed")
 
     async for chat in start_chat(demo_database, config, clock):

@@ -104,6 +104,12 @@ SAMPLE: dict[str, Any] = {
     "in_config": False,
     "action": "claim",
     "usage": "note",
+    # surveys
+    "ticket_id": 42,
+    "score": 2,
+    "question_key": "survey_purchase.html",
+    "comment": "The box was crushed",
+    "staff_name": "Maria",
 }
 
 
