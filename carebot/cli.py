@@ -15,6 +15,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn
+from zoneinfo import ZoneInfo
 
 import click
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -30,15 +31,19 @@ from bot.importing import (
 )
 from bot.reports import build_report
 from bot.segments import SegmentSummary
+from bot.survey_report import GroupBy, build_survey_report
+from bot.surveys import SurveyKind
 from bot.tickets import ACTIVE_STATUSES, TicketStatus
 from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
+from carebot.survey_views import survey_csv_rows, survey_report_lines
 from carebot.ticket_views import period_label, report_lines, ticket_details, ticket_lines
 from storage.database import StorageError, applied_migrations, open_database, pending_migrations
 from storage.reports import customer_labels, order_external_id, tickets_created
 from storage.repositories import Repositories
 from storage.segments import SegmentRepository, compute_segments, recompute_segments
+from storage.survey_report import surveys_sent
 from storage.tickets import RelayMap, TicketRepository
 
 DEFAULT_CONFIG = "carebot.toml"
@@ -485,32 +490,96 @@ def report_group() -> None:
     """Reports."""
 
 
-@report_group.command("tickets")
-@click.option(
+SINCE = click.option(
     "--since",
     required=True,
     type=click.DateTime(["%Y-%m-%d"]),
     help="First day (YYYY-MM-DD, in the shop's timezone).",
 )
-@click.option(
+UNTIL = click.option(
     "--until",
     type=click.DateTime(["%Y-%m-%d"]),
     help="End day, not included (YYYY-MM-DD); default: no end.",
 )
+
+
+def report_period(
+    since: datetime, until: datetime | None, tz: ZoneInfo
+) -> tuple[datetime, datetime | None, str]:
+    """The days [since, until) as times in the shop's timezone, and how to say them."""
+    if until is not None and until <= since:
+        raise click.BadParameter("must be a later day than --since", param_hint="'--until'")
+    end = until.replace(tzinfo=tz) if until is not None else None
+    label = period_label(since.date(), until.date() if until is not None else None)
+    return since.replace(tzinfo=tz), end, label
+
+
+@report_group.command("tickets")
+@SINCE
+@UNTIL
 @click.pass_context
 def report_tickets(ctx: click.Context, since: datetime, until: datetime | None) -> None:
     """Tickets created in a period: counts, first response and resolution times, SLA
     breaches, per staff member."""
-    if until is not None and until <= since:
-        raise click.BadParameter("must be a later day than --since", param_hint="'--until'")
     config = load(ctx)
     calendar = config.business_calendar()
-    start = since.replace(tzinfo=calendar.tz)
-    end = until.replace(tzinfo=calendar.tz) if until is not None else None
+    start, end, period = report_period(since, until, calendar.tz)
     records = tickets_created(repositories(config).db, start, end)
-    period = period_label(since.date(), until.date() if until is not None else None)
     for line in report_lines(build_report(records, calendar), period, calendar.tz):
         click.echo(line)
+
+
+@report_group.command("surveys")
+@SINCE
+@UNTIL
+@click.option(
+    "--by",
+    type=click.Choice([g.value for g in GroupBy]),
+    help="Also per ISO week (in the shop's timezone), product or ticket category, or staff member.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice([*(k.value for k in SurveyKind), "all"]),
+    default="all",
+    show_default=True,
+    help="purchase: after an order; support: after a ticket.",
+)
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the figures (one row per group and the total) to this CSV file.",
+)
+@click.pass_context
+def report_surveys(
+    ctx: click.Context,
+    since: datetime,
+    until: datetime | None,
+    by: str | None,
+    kind: str,
+    csv_file: Path | None,
+) -> None:
+    """Satisfaction surveys sent in a period: response rate, average score, CSAT, scores
+    1-5 and NPS, overall and per week, category or staff member."""
+    config = load(ctx)
+    tz = ZoneInfo(config.shop.timezone)
+    start, end, period = report_period(since, until, tz)
+    only = SurveyKind(kind) if kind != "all" else None
+    records = surveys_sent(repositories(config).db, start, end, only)
+    report = build_survey_report(records, GroupBy(by) if by else None, tz)
+    for line in survey_report_lines(report, period, tz, only):
+        click.echo(line)
+    if csv_file is not None:
+        write_csv(csv_file, survey_csv_rows(report))
+        click.echo(f"Written to {csv_file}.")
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> None:
+    try:
+        with path.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(rows)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
 @main.group("import")

@@ -1,4 +1,5 @@
-"""Reads for the survey report: surveys sent in a period, with their order's or ticket's category."""
+"""Reads for the survey report: surveys sent in a period, with their order's or ticket's
+category."""
 
 from __future__ import annotations
 

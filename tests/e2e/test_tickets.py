@@ -206,8 +206,9 @@ async def test_resolve_tells_the_customer_and_writing_again_reopens(desk: Desk) 
     thread = desk.topic()
     await desk.staff_says(MARIA, "Refunded!", thread_id=thread)
     after = await desk.staff_says(MARIA, "/resolve", thread_id=thread)
-    [told] = desk.sent_to(ANN.id, after)
+    told, csat = desk.sent_to(ANN.id, after)
     assert "marked ticket #1 as resolved" in told["plain_text"]
+    assert "How did we do with your ticket #1?" in csat["plain_text"]
     assert "within 7 days" in told["plain_text"]
     assert desk.sandbox.topics(STAFF_CHAT)[0]["name"].startswith("✅ #1")
     assert row(desk, "SELECT status, resolved_by_name FROM tickets") == {

@@ -27,7 +27,12 @@ def test_migrations_from_zero_and_again_are_a_no_op(tmp_path: Path) -> None:
     db.close()
     again = open_database(tmp_path / "a.db")
     assert again.schema == schema
-    assert applied_migrations(again) == ["m001_core", "m002_purchase_history", "m003_tickets"]
+    assert applied_migrations(again) == [
+        "m001_core",
+        "m002_purchase_history",
+        "m003_tickets",
+        "m004_surveys",
+    ]
     assert again.journal_mode == "wal"
     assert {"customers", "orders", "order_items", "messages", "faq_entries_fts"} <= set(
         again.table_names()
