@@ -61,6 +61,12 @@ class CustomerService:
     def set_reminders(self, customer: Customer, *, enabled: bool) -> None:
         self.store.update_settings(customer.id, self.clock.now(), reminders_opt_out=not enabled)
 
+    def stop_unasked_messages(self, customer: Customer) -> None:
+        """/stop: no reminders, offers or satisfaction surveys (service messages still come)."""
+        self.store.update_settings(
+            customer.id, self.clock.now(), reminders_opt_out=True, surveys_opt_out=True
+        )
+
     def set_order_updates(self, customer: Customer, *, enabled: bool) -> None:
         self.store.update_settings(customer.id, self.clock.now(), order_updates_opt_out=not enabled)
 

@@ -143,8 +143,8 @@ async def _apply_timezone(update: Update, context: CareContext, name: str) -> No
 
 
 async def stop_reminders(update: Update, context: CareContext) -> None:
-    """/stop: no more reminders or offers (service messages still arrive)."""
-    deps(context).services.customers.set_reminders(customer_of(context), enabled=False)
+    """/stop: no more reminders, offers or surveys (service messages still arrive)."""
+    deps(context).services.customers.stop_unasked_messages(customer_of(context))
     _refresh_customer(context)
     await reply(update, context, T.REMINDERS_OFF)
 

@@ -223,6 +223,7 @@ class CustomerRepository:
             "language",
             "timezone",
             "reminders_opt_out",
+            "surveys_opt_out",
             "order_updates_opt_out",
             "blocked",
             "banned",

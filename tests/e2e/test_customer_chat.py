@@ -139,6 +139,8 @@ async def test_stop_opts_out_of_reminders(chat: Chat) -> None:
     customer = chat.care.repos.customers.by_telegram_user(ANN.id)
     assert customer is not None
     assert customer.reminders_opt_out
+    [row] = chat.care.db.query("SELECT surveys_opt_out FROM customers WHERE id = ?", [customer.id])
+    assert row == {"surveys_opt_out": 1}
 
 
 async def test_settings_switch_language_and_timezone(chat: Chat) -> None:
