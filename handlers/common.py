@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,8 +23,9 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import filters
+from telegram.ext import JobQueue, filters
 
+from bot.clock import Clock
 from bot.models import Customer, TelegramIdentity
 from bot.texts import MENU_BUTTONS, TELEGRAM_TEXT_LIMIT, T, Texts
 from handlers.context import CareContext, ChatState, Deps
@@ -212,6 +215,33 @@ def menu_labels(texts: Texts) -> dict[str, T]:
     Cached: labels are fixed per process, and this runs on every menu press.
     """
     return {label: key for key in MENU_BUTTONS for label in texts.all_languages(key).values()}
+
+
+def run_at(
+    queue: JobQueue[Any] | None,
+    clock: Clock,
+    name: str,
+    callback: Callable[[CareContext], Coroutine[Any, Any, None]],
+    due: datetime | None,
+    data: object,
+) -> None:
+    """(Re)schedule the one job called ``name`` for ``due`` (None: just cancel it).
+
+    Due times come from database rows and the service clock, so the delay is computed
+    against that clock and clamped to zero: a job whose time passed (while the bot was
+    down) runs at once. ``misfire_grace_time=None``: APScheduler's default of 1 s would
+    silently drop a job the loop got to late.
+    """
+    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
+        return
+    for job in queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    if due is None:
+        return
+    delay = max(0.0, (due - clock.now()).total_seconds())
+    queue.run_once(
+        callback, when=delay, data=data, name=name, job_kwargs={"misfire_grace_time": None}
+    )
 
 
 def identity(update: Update) -> TelegramIdentity:

@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, JobQueue
 
 from bot.tickets import Ticket
+from handlers.common import run_at
 from handlers.context import CareContext, Deps
 from handlers.desk import Desk
 
@@ -23,24 +24,9 @@ logger = logging.getLogger("carebot.desk")
 CLOSE_STALE_EVERY = timedelta(hours=1)
 
 
-def sla_job_name(ticket_id: int) -> str:
-    return f"sla:{ticket_id}"
-
-
 def schedule_sla(queue: JobQueue[Any] | None, d: Deps, ticket: Ticket) -> None:
-    """(Re)schedule the ticket's next SLA check; replaces any earlier one of the ticket."""
-    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
-        return
-    name = sla_job_name(ticket.id)
-    for job in queue.get_jobs_by_name(name):
-        job.schedule_removal()
-    due = ticket.next_due()
-    if due is None:
-        return
-    delay = max(0.0, (due - d.clock.now()).total_seconds())
-    queue.run_once(
-        sla_check, when=delay, data=ticket.id, name=name, job_kwargs={"misfire_grace_time": None}
-    )
+    """(Re)schedule the ticket's next SLA check (none once every target is met or missed)."""
+    run_at(queue, d.clock, f"sla:{ticket.id}", sla_check, ticket.next_due(), ticket.id)
 
 
 async def sla_check(context: CareContext) -> None:

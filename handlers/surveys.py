@@ -29,6 +29,7 @@ from handlers.common import (
     inline_keyboard,
     label,
     reply,
+    run_at,
     send_text,
 )
 from handlers.context import CareContext, Deps
@@ -42,20 +43,8 @@ NPS = re.compile(r"^nps:(\d{1,12}):(\d{1,2})$")
 COMMENT_WINDOW = timedelta(days=1)
 
 
-def survey_job_name(survey_id: int) -> str:
-    return f"survey:{survey_id}"
-
-
 def schedule_survey(queue: JobQueue[Any] | None, d: Deps, survey: Survey) -> None:
-    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
-        return
-    name = survey_job_name(survey.id)
-    for job in queue.get_jobs_by_name(name):
-        job.schedule_removal()
-    delay = max(0.0, (survey.due_at - d.clock.now()).total_seconds())
-    queue.run_once(
-        send_survey, when=delay, data=survey.id, name=name, job_kwargs={"misfire_grace_time": None}
-    )
+    run_at(queue, d.clock, f"survey:{survey.id}", send_survey, survey.due_at, survey.id)
 
 
 async def send_survey(context: CareContext) -> None:
