@@ -9,7 +9,6 @@ Used by handlers and by jobs alike, so it takes the bot and the dependencies exp
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -307,28 +306,13 @@ class Desk:
     ) -> MessageId | Message:
         reply_to = self._original_in_customer_chat(record)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        # Anonymous group admins have no person's name to sign with.
-        signed = self.d.config.staff.sign_replies and record.author_id is not None
-        if record.kind == "canned" or (signed and record.kind == "text"):
-            body = record.text or ""
-            if signed:
-                lang = self.d.services.customers.language_of(customer)
-                body = self.label(
-                    T.STAFF_REPLY_SIGNED,
-                    lang,
-                    agent=record.author_name,
-                    shop=self.d.config.shop.name,
-                    body=body,
-                )
-            text, mode = fit(body)
+        body = self._signed(customer, record)
+        if record.kind == "canned" or (body is not None and record.kind == "text"):
+            text, mode = fit(body or record.text or "")
             return await self.bot.send_message(
                 chat_id, text, parse_mode=mode, reply_parameters=reply
             )
-        caption: str | None = None
-        if signed and record.text:
-            caption = f"<b>{html.escape(record.author_name or '')}</b>: {record.text}"
-            if visible_length(caption) > MAX_CAPTION:
-                caption = None  # a signed caption over Telegram's limit goes unsigned
+        caption = body if body is not None and visible_length(body) <= MAX_CAPTION else None
         return await self.bot.copy_message(
             chat_id,
             record.source_chat_id,
@@ -336,6 +320,20 @@ class Desk:
             caption=caption,
             parse_mode=ParseMode.HTML if caption else None,
             reply_parameters=reply,
+        )
+
+    def _signed(self, customer: Customer, record: RelayRecord) -> str | None:
+        """The reply (text, or a photo's caption) signed "Maria, Demo Gifts:" when
+        ``sign_replies`` is on; None when it goes as the shop. Anonymous group admins have no
+        person's name to sign with, and a signed caption over Telegram's limit goes unsigned."""
+        if not (self.d.config.staff.sign_replies and record.author_id and record.text):
+            return None
+        return self.label(
+            T.STAFF_REPLY_SIGNED,
+            self.d.services.customers.language_of(customer),
+            agent=record.author_name,
+            shop=self.d.config.shop.name,
+            body=record.text,
         )
 
     def _original_in_customer_chat(self, record: RelayRecord) -> int | None:

@@ -485,6 +485,14 @@ async def test_without_a_member_list_everyone_in_the_staff_chat_answers_signed(
         after = await desk.staff_says(OUTSIDER, "We will <fix> it", thread_id=desk.topic())
         [reply] = desk.sent_to(ANN.id, after)
         assert reply["plain_text"] == "Olly, Demo Gifts:\nWe will <fix> it"
+        after = desk.sandbox.seq
+        desk.sandbox.send_photo(
+            OUTSIDER, caption="The new one", chat_id=STAFF_CHAT, thread_id=desk.topic()
+        )
+        await desk.sandbox.wait_idle(quiet=0.15, timeout=10)
+        [photo] = desk.sent_to(ANN.id, after)
+        assert "photo" in photo
+        assert photo["plain_caption"] == "Olly, Demo Gifts:\nThe new one"
 
 
 async def test_asking_for_a_person_on_an_answered_ticket_tells_staff(desk: Desk) -> None:
