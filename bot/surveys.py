@@ -70,10 +70,10 @@ class QuietHours:
     def next_allowed(self, moment: datetime, zone: ZoneInfo) -> datetime:
         """``moment`` if it is daytime for the customer, else the next morning's end of quiet."""
         local = moment.astimezone(zone)
-        if not self.contains(local.time().replace(tzinfo=None)):
+        if not self.contains(local.time()):
             return moment
         day = local.date()
-        if self.start > self.end and local.time().replace(tzinfo=None) >= self.start:
+        if self.start > self.end and local.time() >= self.start:
             day += timedelta(days=1)
         return datetime.combine(day, self.end, tzinfo=zone)
 
@@ -194,10 +194,11 @@ class SurveyService:
         self.shop_zone = ZoneInfo(shop_timezone)
 
     def plan_purchase(
-        self, customer_id: int, order_id: int, happened_at: datetime, now: datetime
+        self, customer_id: int, order_id: int, status: str, happened_at: datetime, now: datetime
     ) -> Survey | None:
-        """An invitation for one order (None if surveys are off or it already has one)."""
-        if not self.settings.enabled:
+        """An invitation for one order when it reaches the status surveys follow
+        (``send_after``); None otherwise, if surveys are off, or if the order has one."""
+        if not self.settings.enabled or status != self.settings.send_after:
             return None
         return self.store.create(
             customer_id=customer_id,

@@ -9,7 +9,7 @@ the scheduler can be rebuilt from the database at any start.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -245,11 +245,10 @@ class Opened:
     created: bool  # False: the customer's open ticket was reused
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomerWrote:
     ticket: Ticket
     reopened: bool = False
-    events: list[str] = field(default_factory=list)
 
 
 class TicketService:

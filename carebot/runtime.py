@@ -17,7 +17,6 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.config import SUPPORTED_LANGUAGES, Config, resolve_database_path
-from bot.models import OrderStatus
 from bot.services import Services
 from bot.texts import BOT_COMMANDS, Texts
 from carebot.web import build_web_app, webhook_path
@@ -213,16 +212,11 @@ async def recompute_segments_job(context: CareContext) -> None:
 def order_changed(bot: CareBot, event: OrderEvent | None) -> None:
     """After the ingest API changed an order: segments later; a survey after delivery."""
     schedule_segments_recompute(bot)
-    if event is None:
-        return
-    wanted = OrderStatus(bot.config.surveys.send_after)
-    if event.status != wanted:
-        return
-    customer_id = bot.repos.orders.customer_of(event.order_id)
-    if customer_id is None:
+    customer_id = bot.repos.orders.customer_of(event.order_id) if event else None
+    if event is None or customer_id is None:
         return
     survey = bot.deps.services.surveys.plan_purchase(
-        customer_id, event.order_id, event.at, bot.deps.clock.now()
+        customer_id, event.order_id, event.status.value, event.at, bot.deps.clock.now()
     )
     if survey is not None:
         schedule_survey(bot.application.job_queue, bot.deps, survey)

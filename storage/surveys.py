@@ -9,7 +9,6 @@ from sqlite_utils import Database
 
 from bot.clock import from_iso, to_iso
 from bot.surveys import Recipient, Survey, SurveyKind, SurveyStatus
-from storage.database import write_transaction
 from storage.repositories import one_row
 
 _TIMES = ("due_at", "created_at", "sent_at", "expires_at", "answered_at")
@@ -153,18 +152,17 @@ class SurveyRepository:
         return _survey(row) if row else None
 
     def recipient(self, customer_id: int) -> Recipient | None:
-        with write_transaction(self.db):  # one consistent read of three tables
-            row = one_row(
-                self.db,
-                """SELECT c.timezone, c.surveys_opt_out, c.banned, c.blocked,
+        row = one_row(  # one statement: a consistent read of the three tables
+            self.db,
+            """SELECT c.timezone, c.surveys_opt_out, c.banned, c.blocked,
                           c.telegram_user_id,
                           (SELECT count(*) FROM tickets t WHERE t.customer_id = c.id
                              AND t.status IN ('open', 'answered', 'reopened')) AS open_tickets,
                           (SELECT max(sent_at) FROM surveys s WHERE s.customer_id = c.id
                              AND s.kind = 'purchase') AS last_sent
                    FROM customers c WHERE c.id = ?""",
-                [customer_id],
-            )
+            [customer_id],
+        )
         if row is None:
             return None
         return Recipient(
