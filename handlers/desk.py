@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 from telegram import Bot, InlineKeyboardMarkup, Message, MessageId, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import JobQueue
 
 from bot.models import Customer
 from bot.texts import T
 from bot.tickets import Actor, Breach, RelayRecord, Ticket, TicketStatus
-from handlers.common import Outgoing, fit, inline_keyboard, send_text, visible_length
-from handlers.context import Deps
+from handlers.common import Outgoing, fit, inline_keyboard, run_at, send_text, visible_length
+from handlers.context import CareContext, Deps
 
 logger = logging.getLogger("carebot.desk")
 
@@ -51,6 +52,11 @@ def describe_error(error: TelegramError) -> str:
 class Desk:
     bot: Bot
     d: Deps
+    queue: JobQueue[Any] | None = None  # for the tickets' SLA jobs
+
+    def track(self, ticket: Ticket) -> None:
+        """Keep the ticket's SLA job in step with its (changed) state."""
+        schedule_sla(self.queue, self.d, ticket)
 
     # ------------------------------------------------------------------ staff chat
 
@@ -299,6 +305,7 @@ class Desk:
         updated = self.d.services.tickets.staff_replied(ticket, record.author, now)
         if updated.status != ticket.status or ticket.first_response_at is None:
             await self.refresh(updated)
+        self.track(updated)
         return updated
 
     async def _send_to_customer(
@@ -397,3 +404,31 @@ class Desk:
                     logger.warning(
                         "admin %s not told of the breach on #%s: %s", admin, ticket.id, exc
                     )
+
+
+def desk_of(context: CareContext) -> Desk:
+    return Desk(context.bot, context.bot_data.deps, context.job_queue)
+
+
+def schedule_sla(queue: JobQueue[Any] | None, d: Deps, ticket: Ticket) -> None:
+    """(Re)schedule the ticket's next SLA check (none once every target is met or missed)."""
+    run_at(queue, d.clock, f"sla:{ticket.id}", sla_check, ticket.next_due(), ticket.id)
+
+
+async def sla_check(context: CareContext) -> None:
+    """A ticket's SLA target came due: announce what was missed, then wait for the next."""
+    d = context.bot_data.deps
+    assert context.job is not None
+    ticket_id = context.job.data
+    assert isinstance(ticket_id, int)
+    now = d.clock.now()
+    ticket, breaches = d.services.tickets.breaches_due(ticket_id, now)
+    if ticket is None:
+        return
+    if breaches:
+        desk = desk_of(context)
+        await desk.announce_breaches(ticket, breaches)
+        await desk.refresh(ticket)
+    following = ticket.next_due()
+    if following is not None and following > now:
+        schedule_sla(context.job_queue, d, ticket)

@@ -13,45 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 from telegram.error import TelegramError
-from telegram.ext import Application, JobQueue
+from telegram.ext import Application
 
-from bot.tickets import Ticket
-from handlers.common import run_at
 from handlers.context import CareContext, Deps
-from handlers.desk import Desk
+from handlers.desk import Desk, desk_of
 
 logger = logging.getLogger("carebot.desk")
 CLOSE_STALE_EVERY = timedelta(hours=1)
 
 
-def schedule_sla(queue: JobQueue[Any] | None, d: Deps, ticket: Ticket) -> None:
-    """(Re)schedule the ticket's next SLA check (none once every target is met or missed)."""
-    run_at(queue, d.clock, f"sla:{ticket.id}", sla_check, ticket.next_due(), ticket.id)
-
-
-async def sla_check(context: CareContext) -> None:
-    """A ticket's SLA target came due: announce what was missed, then wait for the next."""
-    d = context.bot_data.deps
-    assert context.job is not None
-    ticket_id = context.job.data
-    assert isinstance(ticket_id, int)
-    now = d.clock.now()
-    ticket, breaches = d.services.tickets.breaches_due(ticket_id, now)
-    if ticket is None:
-        return
-    if breaches:
-        desk = Desk(context.bot, d)
-        await desk.announce_breaches(ticket, breaches)
-        await desk.refresh(ticket)
-    following = ticket.next_due()
-    if following is not None and following > now:
-        schedule_sla(context.job_queue, d, ticket)
-
-
 async def close_stale_tickets(context: CareContext) -> None:
     """Hourly: resolved tickets past the reopen window become closed."""
     d = context.bot_data.deps
-    desk = Desk(context.bot, d)
+    desk = desk_of(context)
     for ticket_id in d.services.tickets.close_stale(d.clock.now()):
         ticket = d.services.tickets.get(ticket_id)
         if ticket is not None:
@@ -75,7 +49,7 @@ async def start_desk(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
                 d.staff_chat.chat_id,
                 exc,
             )
-    desk = Desk(app.bot, d)
+    desk = Desk(app.bot, d, app.job_queue)
     for ticket in d.desk.tickets.unposted():
         await desk.post(ticket)
     for record in d.desk.relays.undelivered():
@@ -85,7 +59,7 @@ async def start_desk(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     scheduled = 0
     for ticket in d.desk.tickets.with_pending_checks():
         ticket = d.services.tickets.ensure_dues(ticket, d.clock.now())
-        schedule_sla(app.job_queue, d, ticket)
+        desk.track(ticket)
         scheduled += 1
     if app.job_queue is not None:
         app.job_queue.run_repeating(

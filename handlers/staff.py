@@ -20,8 +20,7 @@ from bot.texts import T
 from bot.tickets import Actor, Ticket, TicketStatus
 from handlers.common import PRIVATE_MESSAGES, Outgoing, deps, reply, send_text
 from handlers.context import CareContext
-from handlers.desk import Desk
-from handlers.desk_jobs import schedule_sla
+from handlers.desk import Desk, desk_of
 from handlers.record import message_kind
 from handlers.surveys import schedule_survey
 
@@ -82,7 +81,7 @@ async def answer_here(update: Update, context: CareContext, key: T, **values: An
     sent = await send_text(context.bot, d, to, key, **values)
     ticket = values.get("ticket")
     if isinstance(ticket, Ticket):
-        Desk(context.bot, d).remember(ticket, sent)
+        desk_of(context).remember(ticket, sent)
 
 
 async def staff_message(update: Update, context: CareContext) -> None:
@@ -111,9 +110,7 @@ async def staff_message(update: Update, context: CareContext) -> None:
     )
     if record is None:
         return
-    updated = await Desk(context.bot, d).to_customer(ticket, record)
-    if updated is not None:
-        schedule_sla(context.job_queue, d, updated)
+    await desk_of(context).to_customer(ticket, record)
 
 
 async def staff_command(update: Update, context: CareContext) -> None:
@@ -134,9 +131,7 @@ async def staff_command(update: Update, context: CareContext) -> None:
     if ticket is None:
         await answer_here(update, context, T.STAFF_NOT_IN_TICKET)
         return
-    await TicketAction(Desk(context.bot, deps(context)), context, ticket, staff).run(
-        update, name, rest.strip()
-    )
+    await TicketAction(desk_of(context), context, ticket, staff).run(update, name, rest.strip())
 
 
 def _manages_canned(rest: str) -> bool:
@@ -183,7 +178,7 @@ class TicketAction:
         )
         await self.desk.note(resolved, T.STAFF_RESOLVED, staff=self.staff)
         await self.desk.refresh(resolved, rename=True)
-        schedule_sla(self.context.job_queue, self.d, resolved)
+        self.desk.track(resolved)
         survey = self.d.services.surveys.plan_support(
             resolved.customer_id, resolved.id, self.staff.id, self.staff.name, self.now
         )
@@ -208,7 +203,7 @@ class TicketAction:
         if changed.priority != self.ticket.priority:
             self.ticket = changed
             await self.desk.refresh(changed)
-            schedule_sla(self.context.job_queue, self.d, changed)
+            self.desk.track(changed)
 
     async def note(self, update: Update, text: str) -> None:
         """An internal note: stored with the ticket, never sent to the customer."""
@@ -256,9 +251,7 @@ class TicketAction:
             now=self.now,
         )
         if record is not None:
-            updated = await self.desk.to_customer(self.ticket, record)
-            if updated is not None:
-                schedule_sla(self.context.job_queue, self.d, updated)
+            await self.desk.to_customer(self.ticket, record)
 
     def canned_values(self) -> dict[str, str]:
         customer = self.d.desk.customers.get(self.ticket.customer_id)
@@ -330,7 +323,7 @@ async def ticket_button(update: Update, context: CareContext) -> None:
     if ticket is None or card is None or ticket.card_message_id != card.message_id:
         await query.answer()  # a card we did not make, or a forged ticket id
         return
-    action = TicketAction(Desk(context.bot, d), context, ticket, staff)
+    action = TicketAction(desk_of(context), context, ticket, staff)
     verb = match.group(2)
     if verb in ("up", "down"):
         await action.shift_priority(1 if verb == "up" else -1)

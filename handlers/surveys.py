@@ -33,8 +33,7 @@ from handlers.common import (
     send_text,
 )
 from handlers.context import CareContext, Deps
-from handlers.desk import Desk
-from handlers.desk_jobs import schedule_sla
+from handlers.desk import desk_of
 
 logger = logging.getLogger("carebot.surveys")
 SCORE = re.compile(r"^sv:(\d{1,12}):([1-5])$")
@@ -185,7 +184,7 @@ async def credit_support(context: CareContext, survey: Survey, score: int) -> No
         changes={"satisfaction": score},
         detail=f"{score}/5 for {survey.staff_name or 'the team'}",
     )
-    await Desk(context.bot, d).note(ticket, T.STAFF_CSAT, score=score, staff_name=survey.staff_name)
+    await desk_of(context).note(ticket, T.STAFF_CSAT, score=score, staff_name=survey.staff_name)
 
 
 async def survey_comment(update: Update, context: CareContext) -> bool:
@@ -231,8 +230,8 @@ async def open_recovery(
     )
     d.desk.surveys.set_recovery(survey.id, opened.ticket.id)
     await reply(update, context, T.SURVEY_RECOVERY, ticket=opened.ticket)
-    ticket = await Desk(context.bot, d).post(opened.ticket)
-    schedule_sla(context.job_queue, d, ticket)
+    desk = desk_of(context)
+    desk.track(await desk.post(opened.ticket))
 
 
 async def start_surveys(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -9,7 +9,6 @@ against the customer's own orders and the category against the configured list.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from telegram import Message, Update
@@ -29,8 +28,7 @@ from handlers.common import (
     reply,
 )
 from handlers.context import CareContext
-from handlers.desk import Desk
-from handlers.desk_jobs import schedule_sla
+from handlers.desk import desk_of
 from handlers.record import message_kind
 
 COMPLAINT = re.compile(r"^cpl:(?:o:(\d{1,12})|c:([a-z0-9_]{1,32})|(send)|(cancel))$")
@@ -47,10 +45,6 @@ TICKET_MEDIA = (
     | filters.LOCATION
     | filters.CONTACT
 )
-
-
-def desk_of(context: CareContext) -> Desk:
-    return Desk(context.bot, deps(context))
 
 
 async def complaint_start(update: Update, context: CareContext) -> None:
@@ -142,11 +136,12 @@ async def describe_step(update: Update, context: CareContext, draft: TicketDraft
     """A description message (text or photo): kept in the draft until the customer sends."""
     d, message = deps(context), update.effective_message
     assert message is not None
-    added = DraftMessage(
-        message.chat_id, message.message_id, message_kind(message), message.text or message.caption
-    )
     updated = TicketDraft(
-        draft.customer_id, draft.step, draft.order_id, draft.category, (*draft.messages, added)
+        draft.customer_id,
+        draft.step,
+        draft.order_id,
+        draft.category,
+        (*draft.messages, as_draft_message(message)),
     )
     d.desk.drafts.save(updated, d.clock.now())
     if draft.messages:
@@ -172,7 +167,7 @@ async def submit_complaint(update: Update, context: CareContext, draft: TicketDr
         key_customer=is_key_customer(context),
     )
     for m in draft.messages:
-        record_from_customer(context, opened.ticket, m.chat_id, m.message_id, m.kind, m.text, now)
+        record_from_customer(context, opened.ticket, m)
     d.desk.drafts.discard(customer.id)
     await confirm_and_post(update, context, opened)
 
@@ -182,30 +177,25 @@ def is_key_customer(context: CareContext) -> bool:
     return bool(stats and stats.stats.key_customer)
 
 
-def record_from_customer(
-    context: CareContext,
-    ticket: Ticket,
-    chat_id: int,
-    message_id: int,
-    kind: str,
-    text: str | None,
-    now: datetime,
-) -> None:
+def record_from_customer(context: CareContext, ticket: Ticket, message: DraftMessage) -> None:
+    """Store a customer's message in the ticket, before it is copied anywhere."""
+    customer = customer_of(context)
     deps(context).desk.relays.record(
         ticket.id,
         direction="from_customer",
-        kind=kind,
-        text=text,
-        source_chat_id=chat_id,
-        source_message_id=message_id,
-        author=_customer_actor(context),
-        now=now,
+        kind=message.kind,
+        text=message.text,
+        source_chat_id=message.chat_id,
+        source_message_id=message.message_id,
+        author=Actor("customer", customer.id, customer.first_name),
+        now=deps(context).clock.now(),
     )
 
 
-def _customer_actor(context: CareContext) -> Actor:
-    customer = customer_of(context)
-    return Actor("customer", customer.id, customer.first_name)
+def as_draft_message(message: Message) -> DraftMessage:
+    return DraftMessage(
+        message.chat_id, message.message_id, message_kind(message), message.text or message.caption
+    )
 
 
 async def confirm_and_post(update: Update, context: CareContext, opened: Opened) -> None:
@@ -230,8 +220,8 @@ async def confirm_and_post(update: Update, context: CareContext, opened: Opened)
         target=deps(context).config.sla.first_response_targets[ticket.priority],
         local_timezone=zone.key,
     )
-    ticket = await desk_of(context).post(ticket)
-    schedule_sla(context.job_queue, deps(context), ticket)
+    desk = desk_of(context)
+    desk.track(await desk.post(ticket))
 
 
 async def person_requested(update: Update, context: CareContext) -> None:
@@ -257,7 +247,8 @@ async def person_requested(update: Update, context: CareContext) -> None:
         key_customer=is_key_customer(context),
     )
     if question_id and question:
-        record_from_customer(context, opened.ticket, chat_id, question_id, "text", question, now)
+        asked = DraftMessage(chat_id, question_id, "text", question)
+        record_from_customer(context, opened.ticket, asked)
     await confirm_and_post(update, context, opened)
 
 
@@ -284,16 +275,7 @@ async def relay_customer_message(
     update: Update, context: CareContext, ticket: Ticket, message: Message
 ) -> None:
     """Store the customer's message in the ticket (before anything else), then pass it on."""
-    deps(context).desk.relays.record(
-        ticket.id,
-        direction="from_customer",
-        kind=message_kind(message),
-        text=message.text or message.caption,
-        source_chat_id=message.chat_id,
-        source_message_id=message.message_id,
-        author=_customer_actor(context),
-        now=deps(context).clock.now(),
-    )
+    record_from_customer(context, ticket, as_draft_message(message))
     await customer_continued(update, context, ticket)
 
 
@@ -312,7 +294,7 @@ async def customer_continued(update: Update, context: CareContext, ticket: Ticke
     for record in d.desk.relays.undelivered(ticket.id):
         await desk.relay(wrote.ticket, record)
     if wrote.ticket.status != ticket.status:
-        schedule_sla(context.job_queue, d, wrote.ticket)
+        desk.track(wrote.ticket)
 
 
 async def customer_media(update: Update, context: CareContext) -> None:
