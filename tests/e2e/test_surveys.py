@@ -171,21 +171,25 @@ async def test_high_score_may_ask_nps(
         assert (survey(desk)["score"], survey(desk)["nps"]) == (5, 9)
 
 
-async def test_double_tap_forged_survey_and_expiry(desk: Desk, clock: FixedClock) -> None:
-    question = await invited(desk, clock)
+async def test_forged_survey_double_tap_and_expiry(desk: Desk, clock: FixedClock) -> None:
+    question = await invited(desk, clock)  # survey 1: Ann's, sent, not answered yet
+    wei_question = await invited(desk, clock, WEI)  # survey 2: Wei's
+    # Wei forges a button for Ann's open survey: refused, Ann's survey untouched
+    query = desk.sandbox.press_button(WEI, wei_question["message_id"], "sv:1:1", force=True)
+    await desk.sandbox.wait_idle(quiet=0.15, timeout=10)
+    forged = desk.sandbox.callback_answer(query)
+    assert forged is not None
+    assert forged["show_alert"]
+    assert (survey(desk)["status"], survey(desk)["score"]) == ("sent", None)
+    # Ann answers; a second tap changes nothing and says so
     await desk.press(ANN, question, "4")
     query = desk.sandbox.press_button(ANN, question["message_id"], "sv:1:1", force=True)
     await desk.sandbox.wait_idle(quiet=0.15, timeout=10)
-    answer = desk.sandbox.callback_answer(query)
-    assert answer is not None
-    assert "already answered" in answer["text"]
-    assert survey(desk)["score"] == 4  # unchanged
-    # Wei forges a button for Ann's next survey
-    wei_question = await invited(desk, clock, WEI)
-    query = desk.sandbox.press_button(WEI, wei_question["message_id"], "sv:1:1", force=True)
-    await desk.sandbox.wait_idle(quiet=0.15, timeout=10)
+    again = desk.sandbox.callback_answer(query)
+    assert again is not None
+    assert "already answered" in again["text"]
     assert survey(desk)["score"] == 4
-    # Wei's own survey expires after 7 days
+    # Wei's own survey closes after 7 days
     clock.advance(timedelta(days=8))
     query = desk.sandbox.press_button(WEI, wei_question["message_id"], "sv:2:5")
     await desk.sandbox.wait_idle(quiet=0.15, timeout=10)
