@@ -281,7 +281,7 @@ async def test_only_staff_act(desk: Desk) -> None:
     assert answer["show_alert"]
     # a customer trying staff commands, or forging a staff button in their own chat
     [answer_text] = await desk.say(WEI, "/resolve")
-    assert "support team" in answer_text["plain_text"] or "客服" in answer_text["plain_text"]
+    assert answer_text["plain_text"].startswith("该命令仅供客服团队使用")  # in Wei's language
     [welcome] = await desk.say(ANN, "/start")
     desk.sandbox.press_button(ANN, welcome["message_id"], "tk:1:resolve", force=True)
     await desk.sandbox.wait_idle(quiet=0.15, timeout=10)
