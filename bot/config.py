@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.campaigns import CampaignSettings
 from bot.catalog import DEFAULT_CATEGORY, CategoryRules, parse_category_rules
 from bot.hours import WeeklyHours, parse_weekly_hours
 from bot.sla import (
@@ -95,6 +96,10 @@ class ShopConfig:
     currency: str = "GBP"
     contact: str = ""
     support_hours: WeeklyHours = field(default_factory=WeeklyHours.always_closed)
+    # Where most customers live (ISO 3166 code): occasion dates for customers of unknown country.
+    country: str = "GB"
+    # The shop's web address, linked from campaign reminders ("Show me").
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,30 @@ class SurveysConfig:
 
 
 @dataclass(frozen=True)
+class CampaignsConfig:
+    # Reminders per second over all chats (Telegram allows about 30 for broadcasts; the rest
+    # is left for replies). One chat never gets two messages within a second.
+    messages_per_second: int = 25
+    # Frequency cap: nobody gets a reminder within this many days of the previous one.
+    min_days_between: int = 30
+    # Local hours when no reminder goes out (one started late waits for the morning).
+    quiet_hours: str = "21:00-09:00"
+    # A recipient's order within this many days of the reminder counts as its conversion.
+    attribution_days: int = 14
+    # Rendered examples shown by a preview.
+    preview_samples: int = 5
+
+    def settings(self) -> CampaignSettings:
+        return CampaignSettings(
+            min_gap=timedelta(days=self.min_days_between),
+            quiet_hours=parse_quiet_hours(self.quiet_hours),
+            attribution=timedelta(days=self.attribution_days),
+            messages_per_second=self.messages_per_second,
+            preview_samples=self.preview_samples,
+        )
+
+
+@dataclass(frozen=True)
 class CatalogConfig:
     default_category: str = DEFAULT_CATEGORY
     categories: CategoryRules = field(default_factory=CategoryRules.defaults)
@@ -197,6 +226,7 @@ class Config:
     sla: SlaConfig = field(default_factory=SlaConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     surveys: SurveysConfig = field(default_factory=SurveysConfig)
+    campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     source: str = "<defaults>"
 
     @property
@@ -243,6 +273,7 @@ _SECTIONS: dict[str, type] = {
     "sla": SlaConfig,
     "tickets": TicketsConfig,
     "surveys": SurveysConfig,
+    "campaigns": CampaignsConfig,
 }
 
 
@@ -458,6 +489,29 @@ def _check_cross_field_rules(config: Config) -> None:
     ):
         if not low <= getattr(surveys, key) <= high:
             raise ConfigError(f"{source}: [surveys] {key} must be between {low} and {high}")
+    campaigns = config.campaigns
+    try:
+        parse_quiet_hours(campaigns.quiet_hours)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [campaigns] quiet_hours: {exc}") from None
+    for key, low, high in (
+        ("messages_per_second", 1, 30),
+        ("min_days_between", 0, 365),
+        ("attribution_days", 1, 90),
+        ("preview_samples", 1, 20),
+    ):
+        if not low <= getattr(campaigns, key) <= high:
+            raise ConfigError(f"{source}: [campaigns] {key} must be between {low} and {high}")
+    if not re.fullmatch(r"[A-Z]{2}", config.shop.country):
+        raise ConfigError(
+            f'{source}: [shop] country must be a two-letter ISO code like "GB", '
+            f"got {config.shop.country!r}"
+        )
+    shop_url = urlparse(config.shop.url)
+    if config.shop.url and (shop_url.scheme not in {"http", "https"} or not shop_url.hostname):
+        raise ConfigError(
+            f"{source}: [shop] url must be an http(s):// address, got {config.shop.url!r}"
+        )
     if not 1 <= config.tickets.reopen_days <= 365:
         raise ConfigError(f"{source}: [tickets] reopen_days must be between 1 and 365")
     if config.links.token_ttl_hours < 1:

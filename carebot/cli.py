@@ -7,21 +7,19 @@ import contextlib
 import csv
 import dataclasses
 import logging
-import os
 import signal
 import sqlite3
 import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import click
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from bot.clock import Clock, SystemClock
-from bot.config import Config, ConfigError, DatabaseConfig, load_config, resolve_database_path
+from bot.clock import SystemClock
+from bot.config import Config, DatabaseConfig, resolve_database_path
 from bot.importing import (
     RETAIL_PROFILE,
     ImportSummary,
@@ -34,6 +32,14 @@ from bot.segments import SegmentSummary
 from bot.survey_report import GroupBy, build_survey_report
 from bot.surveys import SurveyKind
 from bot.tickets import ACTIVE_STATUSES, TicketStatus
+from carebot.campaign_cli import campaign, eval_group, occasions
+from carebot.cli_common import (
+    DEMO_DATABASE,
+    clock,
+    fail,
+    load,
+    repositories,
+)
 from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
@@ -41,50 +47,9 @@ from carebot.survey_views import survey_csv_rows, survey_report_lines
 from carebot.ticket_views import period_label, report_lines, ticket_details, ticket_lines
 from storage.database import StorageError, applied_migrations, open_database, pending_migrations
 from storage.reports import customer_labels, order_external_id, tickets_created
-from storage.repositories import Repositories
 from storage.segments import SegmentRepository, compute_segments, recompute_segments
 from storage.survey_report import surveys_sent
 from storage.tickets import RelayMap, TicketRepository
-
-DEFAULT_CONFIG = "carebot.toml"
-EXAMPLE_CONFIG = "config.example.toml"
-DEMO_DATABASE = "var/demo.db"
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"carebot: error: {message}", err=True)
-    sys.exit(2)
-
-
-def config_path(given: str | None, *, allow_example: bool) -> Path:
-    """--config, else $CAREBOT_CONFIG, else ./carebot.toml (else the example, for the demo)."""
-    if given:
-        return Path(given)
-    if os.environ.get("CAREBOT_CONFIG"):
-        return Path(os.environ["CAREBOT_CONFIG"])
-    if Path(DEFAULT_CONFIG).exists() or not allow_example:
-        return Path(DEFAULT_CONFIG)
-    return Path(EXAMPLE_CONFIG)
-
-
-def load(ctx: click.Context, *, allow_example: bool = False) -> Config:
-    try:
-        return load_config(config_path(ctx.obj["config"], allow_example=allow_example))
-    except ConfigError as exc:
-        fail(str(exc))
-
-
-def clock(ctx: click.Context) -> Clock:
-    """The system clock; tests pass their own with ``obj={"clock": ...}``."""
-    given: Clock | None = ctx.obj.get("clock")
-    return given or SystemClock()
-
-
-def repositories(config: Config) -> Repositories:
-    try:
-        return Repositories.over(open_database(resolve_database_path(config)))
-    except StorageError as exc:
-        fail(str(exc))
 
 
 @click.group()
@@ -752,3 +717,8 @@ def check(ctx: click.Context) -> None:
         click.echo(f"  staff chat: {staff.chat_id} ({who}; {len(staff.admins)} admins)")
     else:
         click.echo("  staff chat: none yet (tickets are kept and posted once it is set)")
+
+
+main.add_command(campaign)
+main.add_command(occasions)
+main.add_command(eval_group)

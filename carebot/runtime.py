@@ -13,17 +13,20 @@ from typing import Any
 from aiohttp import web
 from sqlite_utils import Database
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.config import SUPPORTED_LANGUAGES, Config, resolve_database_path
 from bot.services import Services
 from bot.texts import BOT_COMMANDS, Texts
+from carebot.rate_limiter import CareRateLimiter
 from carebot.web import build_web_app, webhook_path
 from handlers import register_all
+from handlers.campaigns import start_campaigns
 from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps, StaffChat
 from handlers.desk_jobs import start_desk
 from handlers.surveys import schedule_survey, start_surveys
+from storage.campaigns import CampaignStores
 from storage.database import open_database
 from storage.ingest import OrderEvent
 from storage.repositories import Repositories
@@ -57,6 +60,7 @@ class CareBot:
             try:
                 await start_desk(app)
                 await start_surveys(app)
+                await start_campaigns(app)
                 if self.config.telegram.mode == "webhook":
                     await app.bot.set_webhook(
                         self.config.telegram.webhook_url,
@@ -112,12 +116,18 @@ def build_application(
         clock=clock,
         desk=desk,
         staff_chat=StaffChat(config.staff.chat_id),
+        campaigns=CampaignStores.over(db),
     )
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(token or config.telegram.token)
         .context_types(CONTEXT_TYPES)
-        .rate_limiter(AIORateLimiter(max_retries=config.telegram.max_retries))
+        .rate_limiter(
+            CareRateLimiter(
+                bulk_per_second=config.campaigns.messages_per_second,
+                max_retries=config.telegram.max_retries,
+            )
+        )
     )
     api_url = bot_api_url or config.telegram.base_url
     if api_url:

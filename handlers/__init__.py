@@ -8,6 +8,7 @@ from telegram.ext import Application
 
 from bot.texts import Texts
 from handlers import (
+    campaigns,
     errors,
     fallback,
     membership,
@@ -33,6 +34,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any], texts: Texts) -
     questions.register(app)
     tickets.register(app)
     surveys.register(app)
+    campaigns.register(app)
     staff.register(app)
     menu.register(app, texts)
     questions.register_free_text(app)

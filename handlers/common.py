@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +25,7 @@ from telegram.ext import JobQueue, filters
 
 from bot.clock import Clock
 from bot.models import Customer, TelegramIdentity
+from bot.telegram_html import parse_html, utf16_length
 from bot.texts import MENU_BUTTONS, TELEGRAM_TEXT_LIMIT, T, Texts
 from handlers.context import CareContext, ChatState, Deps
 
@@ -68,25 +67,13 @@ def fit(html_text: str) -> tuple[str, ParseMode | None]:
     HTML goes as it is; beyond it the message is sent as plain text, cut with an ellipsis,
     so a cut never lands inside a tag or an entity.
     """
-    visible = html.unescape(_TAG.sub("", html_text))
-    if visible_length(html_text) <= TELEGRAM_TEXT_LIMIT:
+    visible = parse_html(html_text).text
+    if utf16_length(visible) <= TELEGRAM_TEXT_LIMIT:
         return html_text, ParseMode.HTML
     cut = visible
-    while _utf16_len(cut) > TELEGRAM_TEXT_LIMIT - 1:
-        cut = cut[: len(cut) - max(1, (_utf16_len(cut) - TELEGRAM_TEXT_LIMIT + 1) // 2)]
+    while utf16_length(cut) > TELEGRAM_TEXT_LIMIT - 1:
+        cut = cut[: len(cut) - max(1, (utf16_length(cut) - TELEGRAM_TEXT_LIMIT + 1) // 2)]
     return cut + "…", None
-
-
-_TAG = re.compile(r"<[^>]+>")
-
-
-def visible_length(html_text: str) -> int:
-    """Length as Telegram counts it: after HTML parsing, in UTF-16 code units."""
-    return _utf16_len(html.unescape(_TAG.sub("", html_text)))
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def addressed_to_us(message: Message | None, bot_username: str | None) -> bool:

@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.models import Customer
 from bot.services import Services
 from bot.texts import Texts
+from storage.campaigns import CampaignStores
 from storage.repositories import MessageLog
 from storage.tickets import DeskStores
 
@@ -35,6 +36,7 @@ class Deps:
     clock: Clock
     desk: DeskStores
     staff_chat: StaffChat
+    campaigns: CampaignStores
 
 
 class BotData:

@@ -20,9 +20,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import JobQueue
 
 from bot.models import Customer
+from bot.telegram_html import visible_length
 from bot.texts import T
 from bot.tickets import Actor, Breach, RelayRecord, Ticket, TicketStatus
-from handlers.common import Outgoing, fit, inline_keyboard, run_at, send_text, visible_length
+from handlers.common import Outgoing, fit, inline_keyboard, run_at, send_text
 from handlers.context import CareContext, Deps
 
 logger = logging.getLogger("carebot.desk")

@@ -350,3 +350,69 @@ def m004_surveys(db: Database) -> None:
         CREATE INDEX surveys_by_status ON surveys(status, due_at);
         """
     )
+
+
+@MIGRATIONS()
+def m005_campaigns(db: Database) -> None:
+    """Reminder campaigns, their delivery ledger, custom occasions and customer birthdays."""
+    db.executescript(
+        """
+        ALTER TABLE customers ADD COLUMN birthday TEXT;
+
+        CREATE TABLE custom_occasions (
+            name TEXT PRIMARY KEY,
+            label TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            by_country TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            occasion TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            days_before INTEGER NOT NULL,
+            send_time TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'draft'
+                CHECK (status IN ('draft', 'scheduled', 'running', 'paused', 'done',
+                                  'cancelled')),
+            opens_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            audience_size INTEGER,
+            excluded TEXT
+        );
+
+        CREATE TABLE campaign_deliveries (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            chat_id INTEGER NOT NULL,
+            language TEXT NOT NULL,
+            occasion_date TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            suggested TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'skipped',
+                                  'uncertain')),
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_id INTEGER,
+            sent_at TEXT,
+            response TEXT CHECK (response IN ('not_this_year', 'stop')),
+            responded_at TEXT,
+            clicks INTEGER NOT NULL DEFAULT 0,
+            first_click_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (campaign_id, customer_id)
+        );
+        CREATE INDEX campaign_deliveries_due ON campaign_deliveries(campaign_id, status, due_at);
+        CREATE INDEX campaign_deliveries_by_customer
+            ON campaign_deliveries(customer_id, sent_at);
+        """
+    )

@@ -1975,6 +1975,11 @@ class BotApiSandbox:
         else:
             existing.info = info
 
+    def add_user(self, user: SandboxUser) -> None:
+        """Register a user who already has a private chat with the bot (started it earlier),
+        so the bot can write first (campaign reminders) without the user saying anything."""
+        self._user_chat(user, None)
+
     def _user_chat(self, user: SandboxUser, chat_id: int | None) -> _Chat:
         self._users[user.id] = user
         if chat_id is None or chat_id == user.id:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.campaign_service import PlannedReminder, Preview
+from bot.campaigns import Campaign, CampaignSpec, CampaignStatus
 from bot.config import SUPPORTED_LANGUAGES
 from bot.models import Customer, Order, OrderItem, OrderStatus
 from bot.sla import Priority
@@ -47,6 +49,20 @@ TICKET = Ticket(
     assignee_name="Maria",
     first_response_due=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
     resolution_due=datetime(2026, 11, 25, 16, 0, tzinfo=UTC),
+)
+
+CAMPAIGN = Campaign(
+    id=3,
+    spec=CampaignSpec(
+        name="christmas-2026",
+        occasion="christmas",
+        days_before=5,
+        send_time=time(10, 0),
+        templates={"en": "Hi!"},
+    ),
+    year=2026,
+    status=CampaignStatus.RUNNING,
+    created_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
 )
 
 # Sample values for every variable a template uses (a template that needs one not listed
@@ -110,6 +126,32 @@ SAMPLE: dict[str, Any] = {
     "question_key": "survey_purchase.html",
     "comment": "The box was crushed",
     "staff_name": "Maria",
+    # campaigns
+    "suggestions": [{"name": "RETRO SPOT MUG", "price": 2.95, "currency": "GBP"}],
+    "shop_url": "https://shop.example",
+    "occasion": "Christmas",
+    "status": "paused",
+    "campaigns": [CAMPAIGN],
+    "counts": {CAMPAIGN.id: {"sent": 5, "pending": 2, "failed": 1}},
+    "campaign": CAMPAIGN,
+    "preview": Preview(
+        eligible=7,
+        excluded={"opted_out": 1, "not_on_telegram": 44},
+        samples=(
+            PlannedReminder(
+                customer_id=1,
+                chat_id=1001,
+                language="en",
+                occasion_date=date(2026, 12, 25),
+                due_at=datetime(2026, 12, 20, 10, 0, tzinfo=UTC),
+                text="Hi <b>Ann</b>!",
+                suggested=(1, 2),
+            ),
+        ),
+        first_due=datetime(2026, 12, 20, 10, 0, tzinfo=UTC),
+        last_due=datetime(2026, 12, 20, 18, 0, tzinfo=UTC),
+        send_seconds=0.3,
+    ),
 }
 
 

@@ -1,0 +1,416 @@
+"""Telegram rate limiting for carebot: a fast lane for conversations, a paced lane for campaigns.
+
+:class:`CareRateLimiter` plugs into python-telegram-bot as ``ExtBot``'s rate limiter. Rules:
+
+* **Which requests are limited.** Only requests that put a new message into a chat: every
+  ``send*`` method except ``sendChatAction`` and ``sendMessageDraft``, plus ``copyMessage(s)``
+  and ``forwardMessage(s)``. Everything else (``getMe``, ``answerCallbackQuery``, edits,
+  deletions, ``setMyCommands``...) goes straight through; edits change an existing message
+  and carebot only makes them in answer to a person. ``getUpdates`` never reaches a limiter.
+  A request that puts several messages in a chat (``sendMediaGroup``, ``copyMessages``)
+  counts as one.
+* **Two lanes.** A request is *bulk* when it carries ``rate_limit_args={"bulk": True}``
+  (campaign reminders, survey invitations); anything else is *interactive* (replies to a
+  customer, relayed staff answers) and is never held back by the bulk rules below.
+* **Bulk, overall.** Bulk sends start at most ``bulk_per_second`` per second: they are spaced
+  evenly (an ``aiolimiter.AsyncLimiter`` of capacity one, so no initial burst) and, as a hard
+  guarantee, a sliding window admits at most ``floor(bulk_per_second)`` sends per second
+  (one send per ``1 / bulk_per_second`` seconds below 1/s). A send occupies its window slot
+  from the moment it starts until one second after its answer arrived, so however the network
+  delays a request, Telegram never sees more than the limit in any one-second window.
+  Interactive sends take window slots too, without waiting for one, so bulk traffic leaves
+  room for them.
+* **Bulk, per chat.** A bulk send to a chat starts at least ``per_chat_interval`` seconds after
+  the answer to the previous send of either lane to that chat (bulk sends to one chat go one
+  at a time, in order). Per-chat times are forgotten once they no longer matter.
+* **Groups.** Every lane obeys the group limit: at most ``group_per_minute`` messages per minute
+  to one group, supergroup or channel (a negative chat id or an ``@username``), as a leaky
+  bucket like PTB's ``AIORateLimiter``: a burst of ``group_per_minute``, then one message every
+  ``60 / group_per_minute`` seconds. ``group_per_minute=None`` switches it off.
+* **429 Too Many Requests.** The request waits ``retry_after`` (plus 0.1 s) and is sent again,
+  at most ``max_retries`` times, then the ``RetryAfter`` is re-raised. Telegram's flood control
+  is per bot, so any 429 also holds the whole bulk lane for that long; interactive requests are
+  not held (each waits out its own 429).
+* **Other errors** (403 Forbidden, 400...) are re-raised at once and never retried, so the
+  caller can mark the customer unreachable.
+
+The counters in :attr:`CareRateLimiter.stats` feed tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import warnings
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final, TypedDict
+
+from aiolimiter import AsyncLimiter
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+logger = logging.getLogger(__name__)
+
+ApiResult = bool | dict[str, Any] | list[dict[str, Any]]
+
+#: Extra wait after a 429's ``retry_after``, which Telegram rounds to whole seconds.
+RETRY_AFTER_MARGIN: Final = 0.1
+#: Added to the sliding window and the per-chat interval: our monotonic clock and Telegram's
+#: clock need not tick at exactly the same rate.
+CLOCK_MARGIN: Final = 0.01
+
+_GROUP_PERIOD: Final = 60.0
+_EXEMPT_SENDS: Final = frozenset({"sendchataction", "sendmessagedraft"})
+_COPY_AND_FORWARD: Final = frozenset(
+    {"copymessage", "copymessages", "forwardmessage", "forwardmessages"}
+)
+# Forget idle per-chat and per-group state once this many entries pile up (then twice the
+# number that survived), so bookkeeping stays bounded and costs O(1) per request on average.
+_MIN_SWEEP_SIZE: Final = 1024
+
+ChatKey = int | str
+
+
+class CareRateLimitArgs(TypedDict, total=False):
+    """``rate_limit_args`` understood by :class:`CareRateLimiter`."""
+
+    bulk: bool
+
+
+@dataclass
+class RateLimiterStats:
+    """What the limiter did, since it was created."""
+
+    #: 429 answers that were waited out and retried.
+    retry_after_honoured: int = 0
+    #: 429 answers re-raised because ``max_retries`` was used up.
+    retry_after_given_up: int = 0
+    #: Seconds requests were held back (throttling and 429 waits), summed over requests.
+    waited_seconds: float = 0.0
+    #: The part of :attr:`waited_seconds` spent waiting out 429 answers.
+    retry_after_seconds: float = 0.0
+    #: Attempts to put a message into a chat, per lane (retries included).
+    bulk_sends: int = 0
+    interactive_sends: int = 0
+
+
+@dataclass(eq=False)
+class _ChatState:
+    """Per-chat bookkeeping; kept while a request uses it or its last send still matters."""
+
+    bulk_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    in_flight: int = 0
+    last_answer_at: float = -math.inf
+
+
+def puts_message_in_chat(endpoint: str) -> bool:
+    """Whether a Bot API method creates a message in a chat (and so is rate limited)."""
+    name = endpoint.lower()
+    return (name.startswith("send") and name not in _EXEMPT_SENDS) or name in _COPY_AND_FORWARD
+
+
+def is_bulk(rate_limit_args: object) -> bool:
+    return isinstance(rate_limit_args, Mapping) and bool(rate_limit_args.get("bulk"))
+
+
+def chat_key(chat_id: object) -> ChatKey | None:
+    """One key per chat, whether its id came as ``123`` or ``"123"``; ``@names`` as is."""
+    if isinstance(chat_id, bool) or chat_id is None:
+        return None
+    if isinstance(chat_id, int):
+        return chat_id
+    if isinstance(chat_id, str):
+        with contextlib.suppress(ValueError):
+            return int(chat_id)
+        return chat_id.lower()
+    return None
+
+
+def is_group(chat: ChatKey) -> bool:
+    """Groups, supergroups and channels: negative ids, or ``@username`` (only those have one)."""
+    return isinstance(chat, str) or chat < 0
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """``retry_after`` in seconds, whether PTB hands out an int or a timedelta."""
+    with warnings.catch_warnings():
+        # Reading an int retry_after is deprecated in PTB 22 unless PTB_TIMEDELTA is set.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
+    """Interactive requests go out at once; bulk ones are paced per bot and per chat.
+
+    See the module docstring for the exact rules.
+    """
+
+    def __init__(
+        self,
+        *,
+        bulk_per_second: float = 25.0,
+        per_chat_interval: float = 1.0,
+        group_per_minute: int | None = 20,
+        max_retries: int = 3,
+    ) -> None:
+        if isinstance(bulk_per_second, bool) or not (
+            isinstance(bulk_per_second, int | float)
+            and math.isfinite(bulk_per_second)
+            and bulk_per_second > 0
+        ):
+            raise ValueError(f"bulk_per_second must be a positive number, not {bulk_per_second!r}")
+        if isinstance(per_chat_interval, bool) or not (
+            isinstance(per_chat_interval, int | float)
+            and math.isfinite(per_chat_interval)
+            and per_chat_interval >= 0
+        ):
+            raise ValueError(
+                f"per_chat_interval must be a number of seconds >= 0, not {per_chat_interval!r}"
+            )
+        if group_per_minute is not None and (
+            isinstance(group_per_minute, bool)
+            or not isinstance(group_per_minute, int)
+            or group_per_minute < 1
+        ):
+            raise ValueError(
+                f"group_per_minute must be a positive integer or None, not {group_per_minute!r}"
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
+        self.bulk_per_second = float(bulk_per_second)
+        self.per_chat_interval = float(per_chat_interval)
+        self.group_per_minute = group_per_minute
+        self.max_retries = max_retries
+        if self.bulk_per_second >= 1:
+            self._window_size = math.floor(self.bulk_per_second)
+            self._window_seconds = 1.0
+        else:
+            self._window_size = 1
+            self._window_seconds = 1 / self.bulk_per_second
+        self.stats = RateLimiterStats()
+        self._reset()
+
+    def __repr__(self) -> str:
+        return (
+            f"CareRateLimiter(bulk_per_second={self.bulk_per_second}, "
+            f"per_chat_interval={self.per_chat_interval}, "
+            f"group_per_minute={self.group_per_minute}, max_retries={self.max_retries})"
+        )
+
+    def _reset(self) -> None:
+        """Fresh event-loop-bound state (an Application may be run again on a new loop)."""
+        # Capacity one: no initial burst, one bulk send every 1/bulk_per_second seconds.
+        self._pacer = AsyncLimiter(max_rate=1, time_period=1 / self.bulk_per_second)
+        self._bulk_gate = asyncio.Lock()  # bulk requests are admitted one at a time, in order
+        self._answered = asyncio.Event()  # replaced after each answer: wakes everyone waiting
+        self._in_flight = 0
+        self._recent_answers: deque[float] = deque()  # answer times, oldest first
+        self._bulk_paused_until = -math.inf
+        self._chats: dict[ChatKey, _ChatState] = {}
+        self._chats_sweep_at = _MIN_SWEEP_SIZE
+        self._groups: dict[ChatKey, AsyncLimiter] = {}
+        self._groups_sweep_at = _MIN_SWEEP_SIZE
+
+    async def initialize(self) -> None:
+        """Start from a clean slate on the running event loop (statistics are kept)."""
+        self._reset()
+
+    async def shutdown(self) -> None:
+        """Nothing to release: the limiter owns no tasks or connections."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, ApiResult]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: CareRateLimitArgs | None,
+    ) -> ApiResult:
+        """Send the request when the rules allow; wait out and retry 429s (see module doc)."""
+        chat = chat_key(data.get("chat_id")) if puts_message_in_chat(endpoint) else None
+        bulk = is_bulk(rate_limit_args)
+        attempt = 0
+        while True:
+            try:
+                if chat is None:
+                    return await callback(*args, **kwargs)
+                return await self._send_to_chat(chat, bulk, callback, args, kwargs)
+            except RetryAfter as error:
+                wait = retry_after_seconds(error) + RETRY_AFTER_MARGIN
+                self._pause_bulk(wait)
+                shown_chat = data.get("chat_id", "-")
+                if attempt >= self.max_retries:
+                    self.stats.retry_after_given_up += 1
+                    logger.warning(
+                        "Telegram flood control (429) on %s to chat %s: giving up after %d retries",
+                        endpoint,
+                        shown_chat,
+                        self.max_retries,
+                    )
+                    raise
+                attempt += 1
+                self.stats.retry_after_honoured += 1
+                logger.warning(
+                    "Telegram flood control (429) on %s to chat %s: retry %d of %d in %.1f s",
+                    endpoint,
+                    shown_chat,
+                    attempt,
+                    self.max_retries,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                self.stats.waited_seconds += wait
+                self.stats.retry_after_seconds += wait
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _send_to_chat(
+        self,
+        chat: ChatKey,
+        bulk: bool,
+        callback: Callable[..., Coroutine[Any, Any, ApiResult]],
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> ApiResult:
+        loop = asyncio.get_running_loop()
+        state = self._chat_state(chat, loop.time())
+        state.users += 1
+        try:
+            held_since = loop.time()
+            if self.group_per_minute is not None and is_group(chat):
+                await self._group_limiter(chat, self.group_per_minute).acquire()
+            if bulk:
+                await self._admit_bulk(state)
+                self.stats.bulk_sends += 1
+            else:
+                self._start_send(state)
+                self.stats.interactive_sends += 1
+            self.stats.waited_seconds += loop.time() - held_since
+            try:
+                return await callback(*args, **kwargs)
+            finally:
+                self._finish_send(state, loop.time())
+        finally:
+            state.users -= 1
+
+    async def _admit_bulk(self, state: _ChatState) -> None:
+        """Wait until the bulk rules allow a send to this chat, and mark it started."""
+        async with state.bulk_turn:
+            while True:
+                await self._wait_until_chat_is_free(state)
+                async with self._bulk_gate:
+                    await self._wait_out_bulk_pause()
+                    await self._pacer.acquire()
+                    await self._wait_for_window_slot()
+                    # An interactive send to the chat or a 429 may have come in meanwhile.
+                    if self._chat_is_free(state) and not self._bulk_paused():
+                        self._start_send(state)  # no await since the check: nothing slips in
+                        return
+
+    def _start_send(self, state: _ChatState) -> None:
+        state.in_flight += 1
+        self._in_flight += 1
+
+    def _finish_send(self, state: _ChatState, now: float) -> None:
+        state.in_flight -= 1
+        state.last_answer_at = now
+        self._in_flight -= 1
+        self._recent_answers.append(now)
+        answered, self._answered = self._answered, asyncio.Event()
+        answered.set()
+
+    # ------------------------------------------------------------------ waiting
+
+    async def _next_answer(self, at_most: float | None) -> None:
+        """Return when any send is answered, or after ``at_most`` seconds."""
+        answered = self._answered
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await answered.wait()
+
+    def _chat_is_free(self, state: _ChatState) -> bool:
+        if state.in_flight:
+            return False
+        free_at = state.last_answer_at + self.per_chat_interval + CLOCK_MARGIN
+        return asyncio.get_running_loop().time() >= free_at
+
+    async def _wait_until_chat_is_free(self, state: _ChatState) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if state.in_flight:
+                await self._next_answer(None)
+                continue
+            wait = state.last_answer_at + self.per_chat_interval + CLOCK_MARGIN - loop.time()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    async def _wait_for_window_slot(self) -> None:
+        loop = asyncio.get_running_loop()
+        span = self._window_seconds + CLOCK_MARGIN
+        while True:
+            now = loop.time()
+            while self._recent_answers and self._recent_answers[0] + span <= now:
+                self._recent_answers.popleft()
+            if self._in_flight + len(self._recent_answers) < self._window_size:
+                return
+            if self._recent_answers:
+                await self._next_answer(self._recent_answers[0] + span - now)
+            else:
+                await self._next_answer(None)
+
+    def _pause_bulk(self, seconds: float) -> None:
+        until = asyncio.get_running_loop().time() + seconds
+        self._bulk_paused_until = max(self._bulk_paused_until, until)
+
+    def _bulk_paused(self) -> bool:
+        return asyncio.get_running_loop().time() < self._bulk_paused_until
+
+    async def _wait_out_bulk_pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:  # another 429 may extend the pause while we sleep
+            wait = self._bulk_paused_until - loop.time()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    # ------------------------------------------------------------------ bounded bookkeeping
+
+    def _chat_state(self, chat: ChatKey, now: float) -> _ChatState:
+        state = self._chats.get(chat)
+        if state is not None:
+            return state
+        if len(self._chats) >= self._chats_sweep_at:
+            forget_before = now - self.per_chat_interval - CLOCK_MARGIN
+            self._chats = {
+                key: kept
+                for key, kept in self._chats.items()
+                if kept.users or kept.last_answer_at > forget_before
+            }
+            self._chats_sweep_at = max(_MIN_SWEEP_SIZE, 2 * len(self._chats))
+        state = self._chats[chat] = _ChatState()
+        return state
+
+    def _group_limiter(self, chat: ChatKey, per_minute: int) -> AsyncLimiter:
+        limiter = self._groups.get(chat)
+        if limiter is not None:
+            return limiter
+        if len(self._groups) >= self._groups_sweep_at:
+            # A limiter with all its capacity back behaves exactly like a new one.
+            self._groups = {
+                key: kept
+                for key, kept in self._groups.items()
+                if not kept.has_capacity(kept.max_rate)
+            }
+            self._groups_sweep_at = max(_MIN_SWEEP_SIZE, 2 * len(self._groups))
+        limiter = self._groups[chat] = AsyncLimiter(per_minute, _GROUP_PERIOD)
+        return limiter

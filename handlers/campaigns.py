@@ -1,0 +1,469 @@
+"""Reminder campaigns in Telegram: planning when the send window opens, sending from the
+delivery ledger, the buttons on each reminder, and ``/campaigns`` for admins.
+
+The database drives everything: a campaign's status and its ledger rows. A watch job looks
+at the campaigns table every few seconds, so a campaign started, paused or cancelled from
+the CLI (another process) is picked up without a restart; a sender re-reads the status
+between batches, so a pause takes effect within a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot.campaign_service import Preview
+from bot.campaigns import (
+    Campaign,
+    CampaignError,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    exclusion,
+)
+from bot.config import resolve_database_path
+from bot.suggestions import SuggestionModel, history_from_lines
+from bot.texts import T
+from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
+from handlers.context import CareContext, Deps
+from storage.campaign_planning import apply_action, calendar_of, preview, write_plan
+from storage.database import open_database
+from storage.suggestions import load_model, purchase_lines
+
+logger = logging.getLogger("carebot.campaigns")
+
+WATCH_EVERY = timedelta(seconds=10)
+BATCH = 50
+# Requests in flight at once: enough to keep the rate limiter fed without a backlog of
+# claimed rows (a crash leaves at most this many "uncertain").
+IN_FLIGHT = 8
+# Telegram failing in a way that means "not delivered" (5xx, connection refused): retried
+# this much later, at most this many attempts in all.
+RETRY_AFTER_ERROR = timedelta(minutes=1)
+MAX_ATTEMPTS = 5
+REMINDER_BUTTON = re.compile(r"^cm:(\d{1,12}):(more|skip|stop|stopyes|stopno)$")
+ADMIN_BUTTON = re.compile(r"^ca:(\d{1,12}):(preview|start|pause|resume|cancel)$")
+
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+# ------------------------------------------------------------------ jobs and the sender
+
+
+class Senders:
+    """The running sender task of each campaign (at most one per campaign)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+
+    def running(self, campaign_id: int) -> bool:
+        task = self.tasks.get(campaign_id)
+        return task is not None and not task.done()
+
+
+_SENDERS: dict[int, Senders] = {}
+
+
+def senders_of(app: AnyApp) -> Senders:
+    return _SENDERS.setdefault(id(app), Senders())
+
+
+async def start_campaigns(app: AnyApp) -> None:
+    """At start: rows a crash left mid-send are settled; every live campaign gets its job."""
+    d: Deps = app.bot_data.deps
+    for campaign in d.campaigns.campaigns.live():
+        settled = d.campaigns.ledger.settle_interrupted(campaign.id)
+        if settled:
+            logger.warning(
+                "campaign %s: %d reminders were being sent when the bot stopped; marked "
+                "uncertain (not sent again)",
+                campaign.name,
+                settled,
+            )
+    queue = app.job_queue
+    if queue is not None:
+        queue.run_repeating(watch_campaigns, interval=WATCH_EVERY, first=0, name="campaigns:watch")
+
+
+async def watch_campaigns(context: CareContext) -> None:
+    """Every few seconds: live campaigns without a job or a sender get one."""
+    d = context.bot_data.deps
+    app = context.application
+    for campaign in d.campaigns.campaigns.live():
+        if senders_of(app).running(campaign.id):
+            continue
+        if context.job_queue and context.job_queue.get_jobs_by_name(_job_name(campaign.id)):
+            continue
+        schedule_campaign(context, campaign)
+
+
+def _job_name(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def schedule_campaign(
+    context: CareContext, campaign: Campaign, due: datetime | None = None
+) -> None:
+    d = context.bot_data.deps
+    when = due or campaign.opens_at or d.clock.now()
+    if campaign.status == CampaignStatus.RUNNING and due is None:
+        when = d.clock.now()
+    run_at(context.job_queue, d.clock, _job_name(campaign.id), campaign_due, when, campaign.id)
+
+
+async def campaign_due(context: CareContext) -> None:
+    """A campaign's moment came: plan its ledger (window opened) and/or send what is due."""
+    assert context.job is not None
+    await advance_campaign(context.application, int(context.job.data))  # type: ignore[call-overload]
+
+
+async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] | None:
+    """Plan the campaign if its send window opened, then make sure its sender runs;
+    the sender task, if one is running."""
+    d: Deps = app.bot_data.deps
+    campaign = d.campaigns.campaigns.get(campaign_id)
+    if campaign is None:
+        return None
+    now = d.clock.now()
+    if campaign.status == CampaignStatus.SCHEDULED:
+        if campaign.opens_at is not None and now < campaign.opens_at:
+            run_at(app.job_queue, d.clock, _job_name(campaign.id), campaign_due,
+                   campaign.opens_at, campaign.id)  # fmt: skip
+            return None
+        eligible, excluded = await asyncio.to_thread(_plan_off_loop, d, campaign, now)
+        moved = d.campaigns.campaigns.move(
+            campaign.id,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            now,
+            audience_size=eligible,
+            excluded=excluded,
+            started_at=now,
+        )
+        if not moved:
+            return None  # paused or cancelled meanwhile (or planned by a concurrent run)
+        logger.info("campaign %s planned: %d recipients", campaign.name, eligible)
+    elif campaign.status != CampaignStatus.RUNNING:
+        return None
+    return ensure_sender(app, campaign.id)
+
+
+def _plan_off_loop(d: Deps, campaign: Campaign, now: datetime) -> tuple[int, dict[str, int]]:
+    """Heavy: the whole audience. Its own connection, so the event loop's stays free."""
+    db = open_database(resolve_database_path(d.config), migrate=False)
+    try:
+        count = write_plan(db, d.config, campaign, now)
+    finally:
+        db.close()
+    return count.eligible, {str(k): v for k, v in count.excluded.items()}
+
+
+def ensure_sender(app: AnyApp, campaign_id: int) -> asyncio.Task[None] | None:
+    senders = senders_of(app)
+    if app.running and not senders.running(campaign_id):
+        senders.tasks[campaign_id] = app.create_task(
+            send_campaign(app, campaign_id), name=f"campaign-sender:{campaign_id}"
+        )
+    return senders.tasks.get(campaign_id)
+
+
+async def send_campaign(app: AnyApp, campaign_id: int) -> None:
+    """Send every due reminder, batch by batch, while the campaign is running."""
+    d: Deps = app.bot_data.deps
+    stores, gate = d.campaigns, asyncio.Semaphore(IN_FLIGHT)
+    while app.running:
+        campaign = stores.campaigns.get(campaign_id)
+        if campaign is None or campaign.status != CampaignStatus.RUNNING:
+            return
+        now = d.clock.now()
+        batch = stores.ledger.due(campaign_id, now, BATCH)
+        if not batch:
+            await _finish_or_wait(app, campaign)
+            return
+        not_this_year = stores.audience.said_not_this_year(campaign.spec.occasion, campaign.year)
+
+        async def one(row: Delivery, said_not_this_year: bool) -> None:
+            async with gate:
+                if app.running:
+                    await deliver(app, d, row, said_not_this_year)
+
+        await asyncio.gather(*(one(row, row.customer_id in not_this_year) for row in batch))
+
+
+async def _finish_or_wait(app: AnyApp, campaign: Campaign) -> None:
+    d: Deps = app.bot_data.deps
+    ledger, now = d.campaigns.ledger, d.clock.now()
+    later = ledger.next_due(campaign.id)
+    if later is not None:
+        run_at(app.job_queue, d.clock, _job_name(campaign.id), campaign_due, later, campaign.id)
+        return
+    if ledger.open_count(campaign.id) == 0 and d.campaigns.campaigns.move(
+        campaign.id, CampaignStatus.RUNNING, CampaignStatus.DONE, now, finished_at=now
+    ):
+        logger.info("campaign %s done: %s", campaign.name, ledger.counts(campaign.id))
+
+
+async def deliver(app: AnyApp, d: Deps, row: Delivery, said_not_this_year: bool) -> None:
+    """One reminder: re-check the recipient, claim the row, send, record the outcome."""
+    ledger, now = d.campaigns.ledger, d.clock.now()
+    who = d.campaigns.audience.candidate(row.customer_id)
+    if who is None:
+        ledger.skip(row.id, "customer deleted")
+        return
+    reason = exclusion(who, now, d.config.campaigns.settings(), said_not_this_year)
+    if reason is not None:
+        ledger.skip(row.id, reason.value)
+        return
+    if not ledger.claim(row.id):
+        return  # taken by another sender: never twice
+    try:
+        message = await app.bot.send_message(
+            row.chat_id,
+            row.text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=reminder_buttons(d, row),
+            rate_limit_args={"bulk": True},
+        )
+    except Forbidden:
+        d.desk.customers.update_settings(row.customer_id, d.clock.now(), blocked=True)
+        ledger.failed(row.id, "blocked the bot")
+    except RetryAfter as exc:  # still flooded after the limiter's retries: later, same row
+        wait = exc.retry_after
+        pause = wait if isinstance(wait, timedelta) else timedelta(seconds=wait)
+        ledger.release(row.id, d.clock.now() + pause, "429 flood control")
+    except TimedOut:
+        ledger.uncertain(row.id, "timed out (may have arrived)")
+    except BadRequest as exc:
+        ledger.failed(row.id, f"rejected: {exc.message}")
+    except NetworkError as exc:
+        if row.attempts + 1 >= MAX_ATTEMPTS:
+            ledger.failed(row.id, f"network: {exc.message}")
+        else:
+            ledger.release(row.id, d.clock.now() + RETRY_AFTER_ERROR, f"network: {exc.message}")
+    except TelegramError as exc:
+        ledger.failed(row.id, f"refused: {exc.message}")
+    else:
+        ledger.sent(row.id, message.message_id, d.clock.now())
+
+
+def reminder_buttons(d: Deps, row: Delivery) -> InlineKeyboardMarkup:
+    lang = row.language
+
+    def text(key: T) -> str:
+        return d.texts.render(key, lang)
+
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(text(T.BTN_REMINDER_MORE), callback_data=f"cm:{row.id}:more")],
+            [
+                InlineKeyboardButton(text(T.BTN_REMINDER_SKIP), callback_data=f"cm:{row.id}:skip"),
+                InlineKeyboardButton(text(T.BTN_REMINDER_STOP), callback_data=f"cm:{row.id}:stop"),
+            ],
+        ]
+    )
+
+
+# ------------------------------------------------------------------ the reminder's buttons
+
+
+async def reminder_pressed(update: Update, context: CareContext) -> None:
+    """Show me / Not this year / Stop reminders: only on the customer's own reminder."""
+    query = update.callback_query
+    assert query is not None
+    d, customer = deps(context), customer_of(context)
+    match = REMINDER_BUTTON.match(query.data or "")
+    row = d.campaigns.ledger.of_customer(int(match.group(1)), customer.id) if match else None
+    if match is None or row is None or row.status != DeliveryStatus.SENT:
+        await query.answer(label(context, T.REMINDER_NOT_YOURS), show_alert=True)
+        return
+    await query.answer()
+    now, action = d.clock.now(), match.group(2)
+    if action == "more":
+        d.campaigns.ledger.click(row.id, now)
+        await show_more(update, context, row)
+    elif action == "skip":
+        d.campaigns.ledger.respond(row.id, "not_this_year", now)
+        campaign = d.campaigns.campaigns.get(row.campaign_id)
+        await reply(update, context, T.REMINDER_SKIPPED, occasion=_occasion_label(d, campaign))
+    elif action == "stop":
+        rows = [
+            [
+                (label(context, T.BTN_REMINDER_STOP_YES), f"cm:{row.id}:stopyes"),
+                (label(context, T.BTN_REMINDER_STOP_NO), f"cm:{row.id}:stopno"),
+            ]
+        ]
+        await reply(update, context, T.REMINDER_STOP_CONFIRM, markup=inline_keyboard(rows))
+    elif action == "stopyes":
+        d.services.customers.set_reminders(customer, enabled=False)
+        d.campaigns.ledger.respond(row.id, "stop", now)
+        await _replace_confirmation(update, context, T.REMINDER_STOPPED)
+    else:
+        await _replace_confirmation(update, context, T.REMINDER_KEPT)
+
+
+async def _replace_confirmation(update: Update, context: CareContext, key: T) -> None:
+    query = update.callback_query
+    assert query is not None
+    await edit(query, context, key)
+
+
+def _occasion_label(d: Deps, campaign: Campaign | None) -> str:
+    if campaign is None:
+        return ""
+    return calendar_of(d.campaigns.campaigns.db).label(campaign.spec.occasion)
+
+
+async def show_more(update: Update, context: CareContext, row: Delivery) -> None:
+    """The next suggestions for this customer (not the ones already shown), and the shop."""
+    d = deps(context)
+    campaign = d.campaigns.campaigns.get(row.campaign_id)
+    count = campaign.spec.suggestions.more if campaign else 3
+    model = await suggestion_model(context)
+    lines = purchase_lines(d.campaigns.campaigns.db, [row.customer_id]).get(row.customer_id, [])
+    picks = model.suggest(history_from_lines(lines, ()), count, exclude=row.suggested)
+    d.campaigns.ledger.add_suggested(row.id, [p.id for p in picks])
+    url = d.config.shop.url
+    markup = (
+        InlineKeyboardMarkup([[InlineKeyboardButton(label(context, T.BTN_SHOP), url=url)]])
+        if url
+        else None
+    )
+    currency = d.config.shop.currency
+    await reply(
+        update,
+        context,
+        T.REMINDER_MORE,
+        markup=markup,
+        suggestions=[{"name": p.name, "price": p.price, "currency": currency} for p in picks],
+        shop_url=url,
+    )
+
+
+_MODELS: dict[int, tuple[datetime, SuggestionModel]] = {}
+MODEL_FRESH_FOR = timedelta(hours=1)
+
+
+async def suggestion_model(context: CareContext) -> SuggestionModel:
+    """The co-purchase model for "Show me", rebuilt off the loop at most hourly."""
+    d, key = deps(context), id(context.application)
+    cached = _MODELS.get(key)
+    now = d.clock.now()
+    if cached is None or now - cached[0] > MODEL_FRESH_FOR:
+
+        def build() -> SuggestionModel:
+            db = open_database(resolve_database_path(d.config), migrate=False)
+            try:
+                return load_model(db)
+            finally:
+                db.close()
+
+        cached = (now, await asyncio.to_thread(build))
+        _MODELS[key] = cached
+    return cached[1]
+
+
+# ------------------------------------------------------------------ /campaigns for admins
+
+
+def is_admin(d: Deps, user_id: int | None) -> bool:
+    return user_id is not None and user_id in d.config.staff.admins
+
+
+async def campaigns_command(update: Update, context: CareContext) -> None:
+    """/campaigns: each campaign with its status and the buttons that apply."""
+    d = deps(context)
+    user = update.effective_user
+    if not is_admin(d, user.id if user else None):
+        await reply(update, context, T.ADMIN_ONLY)
+        return
+    campaigns = d.campaigns.campaigns.all()[:10]
+    rows = [
+        [(label(context, _ACTION_LABELS[a]), f"ca:{c.id}:{a}") for a in _actions_for(c)]
+        for c in campaigns
+    ]
+    counts = {c.id: d.campaigns.ledger.counts(c.id) for c in campaigns}
+    await reply(
+        update,
+        context,
+        T.CAMPAIGNS_LIST,
+        markup=inline_keyboard([r for r in rows if r]) if any(rows) else None,
+        campaigns=campaigns,
+        counts=counts,
+    )
+
+
+_ACTION_LABELS = {
+    "preview": T.BTN_CAMPAIGN_PREVIEW,
+    "start": T.BTN_CAMPAIGN_START,
+    "pause": T.BTN_CAMPAIGN_PAUSE,
+    "resume": T.BTN_CAMPAIGN_RESUME,
+}
+
+
+def _actions_for(campaign: Campaign) -> list[str]:
+    by_status = {
+        CampaignStatus.DRAFT: ["preview", "start"],
+        CampaignStatus.SCHEDULED: ["preview", "pause"],
+        CampaignStatus.RUNNING: ["pause"],
+        CampaignStatus.PAUSED: ["resume"],
+    }
+    return by_status.get(campaign.status, [])
+
+
+async def campaign_button(update: Update, context: CareContext) -> None:
+    """An admin's tap on Preview / Start / Pause / Resume (checked again: who pressed it)."""
+    query = update.callback_query
+    assert query is not None
+    d = deps(context)
+    match = ADMIN_BUTTON.match(query.data or "")
+    if not is_admin(d, query.from_user.id) or match is None:
+        await query.answer(label(context, T.ADMIN_ONLY_SHORT), show_alert=True)
+        return
+    campaign = d.campaigns.campaigns.get(int(match.group(1)))
+    if campaign is None:
+        await query.answer()
+        return
+    action = match.group(2)
+    if action == "preview":
+        await query.answer()
+        result = await asyncio.to_thread(_preview_off_loop, d, campaign, d.clock.now())
+        await reply(update, context, T.CAMPAIGN_PREVIEW, campaign=campaign, preview=result)
+        return
+    try:
+        changed = campaign_action(d, campaign, action, d.clock.now())
+    except CampaignError as exc:
+        await query.answer(str(exc), show_alert=True)
+        return
+    done = label(context, T.CAMPAIGN_ACTION_DONE, name=changed.name, status=changed.status.value)
+    await query.answer(done)
+    watch = context.job_queue
+    if watch is not None and changed.status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
+        schedule_campaign(context, changed)
+
+
+def _preview_off_loop(d: Deps, campaign: Campaign, now: datetime) -> Preview:
+    db = open_database(resolve_database_path(d.config), migrate=False)
+    try:
+        return preview(db, d.config, campaign.spec, campaign.year, now)
+    finally:
+        db.close()
+
+
+def campaign_action(d: Deps, campaign: Campaign, action: str, now: datetime) -> Campaign:
+    return apply_action(d.campaigns.campaigns.db, d.config, campaign, action, now)
+
+
+def register(app: AnyApp) -> None:
+    app.add_handler(CallbackQueryHandler(reminder_pressed, pattern=r"^cm:"))
+    app.add_handler(CallbackQueryHandler(campaign_button, pattern=r"^ca:"))
+    app.add_handler(
+        CommandHandler("campaigns", campaigns_command, filters=filters.ChatType.PRIVATE)
+    )

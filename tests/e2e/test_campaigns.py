@@ -1,0 +1,331 @@
+"""Reminder campaigns end to end: the real Application, the sandbox, the demo shop's real
+purchase history, and a controlled clock (jobs are run, never slept for)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from bot.clock import FixedClock
+from bot.config import Config, resolve_database_path
+from bot.models import TelegramIdentity
+from bot.tickets import TicketKind
+from carebot.cli import main
+from carebot.runtime import CareBot, build_application
+from carebot.sandbox import BotApiSandbox, SandboxUser
+from handlers.campaigns import advance_campaign
+from storage.repositories import Repositories
+from tests.e2e.test_tickets import ADMIN, OUTSIDER, desk_config
+
+CHRISTMAS = """
+name = "christmas-2026"
+occasion = "christmas"
+days_before = 5
+send_time = "10:00"
+
+[audience]
+occasion_buyers_days = 21
+occasion_min_years = 2
+
+[suggestions]
+count = 3
+
+[template]
+en = \"\"\"Hi {{ customer.first_name or "there" }}! Christmas is {{ occasion.days_left }} days away.
+{% if last_occasion_purchase %}Last year you chose \
+{{ last_occasion_purchase.items[0]|title }}.{% endif %}
+
+Ideas for you:
+{% for s in suggestions %}• {{ s.name|title }} {{ s.price_text }}
+{% endfor %}\"\"\"
+zh = \"\"\"{{ customer.first_name }}，您好！距离圣诞节还有 {{ occasion.days_left }} 天。\"\"\"
+"""
+# 20 Dec 2026, 10:00 in London: five days before Christmas, the reminders' moment.
+SEND_DAY = datetime(2026, 12, 20, 10, 0, tzinfo=UTC)
+USER_BASE = 70_000
+
+
+def campaign_config(tmp_path: Path, **campaigns: Any) -> Config:
+    config = desk_config(tmp_path)
+    return dataclasses.replace(
+        config,
+        campaigns=dataclasses.replace(config.campaigns, **campaigns),
+        shop=dataclasses.replace(config.shop, url="https://shop.example"),
+    )
+
+
+def loyal_christmas_buyers(repos: Repositories) -> list[dict[str, Any]]:
+    """Customers who bought in the three weeks before Christmas in both 2009 and 2010."""
+    return list(
+        repos.db.query(
+            """SELECT c.id, c.first_name FROM customers c WHERE c.id IN (
+                   SELECT customer_id FROM orders WHERE kind = 'order' AND (
+                       (placed_at >= '2009-12-04' AND placed_at < '2009-12-25') OR
+                       (placed_at >= '2010-12-04' AND placed_at < '2010-12-25'))
+                   GROUP BY customer_id HAVING COUNT(DISTINCT substr(placed_at, 1, 4)) = 2)
+               ORDER BY c.id"""
+        )
+    )
+
+
+def bind_on_telegram(repos: Repositories, customer_ids: list[int], sandbox: BotApiSandbox) -> None:
+    """As if each had started the bot earlier: bound to a sandbox user with a private chat."""
+    for customer_id in customer_ids:
+        customer = repos.customers.get(customer_id)
+        assert customer is not None
+        user_id = USER_BASE + customer_id
+        name = customer.first_name or f"Customer {customer_id}"
+        who = TelegramIdentity(user_id, name)
+        if customer.telegram_user_id is None:
+            repos.customers.bind_telegram(
+                customer_id, who, user_id, datetime(2026, 1, 1, tzinfo=UTC)
+            )
+        sandbox.add_user(SandboxUser(id=customer.telegram_user_id or user_id, first_name=name))
+
+
+@dataclasses.dataclass
+class Shop:
+    sandbox: BotApiSandbox
+    care: CareBot
+    config_path: Path
+    clock: FixedClock
+    recipients: list[int]  # customer ids
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main, ["--config", str(self.config_path), *args], obj={"clock": self.clock}
+        )
+        return result.exit_code, result.stdout + result.stderr
+
+    def chat_of(self, customer_id: int) -> int:
+        customer = self.care.repos.customers.get(customer_id)
+        assert customer is not None
+        assert customer.telegram_user_id is not None
+        return customer.telegram_user_id
+
+    def reminders_to(self, customer_id: int) -> list[dict[str, Any]]:
+        return [
+            e.message
+            for e in self.sandbox.events_after(0, chat_id=self.chat_of(customer_id))
+            if e.method == "sendMessage"
+            and e.message is not None
+            and "Christmas" in e.message.get("plain_text", "")
+        ]
+
+    async def press(self, customer_id: int, message: dict[str, Any], label: str) -> list[Any]:
+        """A recipient taps a button; the bot's answers (waits for slow ones: "Show me" may
+        build the suggestion model first)."""
+        user = SandboxUser(id=self.chat_of(customer_id), first_name="x")
+        buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
+        [button] = [b for b in buttons if label in b["text"]]
+        return await self.tap(user, message["message_id"], button["callback_data"])
+
+    async def tap(self, user: SandboxUser, message_id: int, data: str) -> list[Any]:
+        after = self.sandbox.seq
+        self.sandbox.press_button(user, message_id, data, force=True)
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            await self.sandbox.wait_idle(quiet=0.1, timeout=10)
+            sent = [
+                e.message
+                for e in self.sandbox.events_after(after, chat_id=user.id)
+                if e.message is not None
+            ]
+            answered = any(
+                e.method == "answerCallbackQuery" for e in self.sandbox.events_after(after)
+            )
+            if sent or (answered and not data.endswith(":more")):
+                return sent
+        return []
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self.care.db.query("SELECT * FROM campaign_deliveries ORDER BY id"))
+
+    async def run_campaign(self, moment: datetime) -> None:
+        """Move the clock, do what the campaign's job does at that moment, and wait for its
+        sender to finish."""
+        self.clock.set(moment)
+        for campaign in self.care.deps.campaigns.campaigns.live():
+            task = await advance_campaign(self.care.application, campaign.id)
+            if task is not None:
+                await asyncio.wait_for(task, timeout=60)
+        await self.sandbox.wait_idle(quiet=0.2, timeout=10)
+
+
+def write_config_file(tmp_path: Path, config: Config) -> Path:
+    """The CLI reads a file: the same settings the running bot was given."""
+    path = tmp_path / "carebot.toml"
+    path.write_text(
+        f'[database]\npath = "{resolve_database_path(config)}"\n'
+        f'[shop]\nname = "{config.shop.name}"\ntimezone = "{config.shop.timezone}"\n'
+        f'url = "{config.shop.url}"\n'
+        f"[staff]\nadmins = [{ADMIN.id}]\n"
+        f"[campaigns]\nmessages_per_second = {config.campaigns.messages_per_second}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def open_shop(
+    tmp_path: Path, demo_database: Path, clock: FixedClock, **campaigns: Any
+) -> AsyncIterator[Shop]:
+    config = campaign_config(tmp_path, **campaigns)
+    shutil.copyfile(demo_database, resolve_database_path(config))
+    async with BotApiSandbox() as sandbox:
+        care = build_application(
+            config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
+        )
+        recipients = [r["id"] for r in loyal_christmas_buyers(care.repos)]
+        bind_on_telegram(care.repos, recipients, sandbox)
+        async with care.running():
+            yield Shop(sandbox, care, write_config_file(tmp_path, config), clock, recipients)
+
+
+@pytest.fixture
+async def shop(tmp_path: Path, clock: FixedClock, demo_database: Path) -> AsyncIterator[Shop]:
+    async for harness in open_shop(tmp_path, demo_database, clock, messages_per_second=20):
+        yield harness
+
+
+def create_and_start(shop: Shop, tmp_path: Path, text: str = CHRISTMAS) -> str:
+    spec = tmp_path / "christmas.toml"
+    spec.write_text(text, encoding="utf-8")
+    code, out = shop.cli("campaign", "create", str(spec))
+    assert code == 0, out
+    code, out = shop.cli("campaign", "start", "christmas-2026")
+    assert code == 0, out
+    return out
+
+
+async def test_loyal_christmas_buyers_get_one_personal_reminder_each(
+    shop: Shop, tmp_path: Path
+) -> None:
+    assert len(shop.recipients) == 7  # bought before Christmas in 2009 and in 2010
+    code, out = shop.cli("campaign", "create", str(tmp_path / "missing.toml"))
+    assert code == 2
+    spec = tmp_path / "christmas.toml"
+    spec.write_text(CHRISTMAS, encoding="utf-8")
+    assert shop.cli("campaign", "create", str(spec))[0] == 0
+    code, out = shop.cli("campaign", "preview", "christmas-2026")
+    assert code == 0, out
+    assert "Audience: 7 recipients" in out
+    assert "Hi " in out
+    assert "Ideas for you:" in out
+    assert shop.ledger() == []  # a preview writes nothing
+    out = shop.cli("campaign", "start", "christmas-2026")[1]
+    assert "is scheduled" in out
+
+    await shop.run_campaign(SEND_DAY - timedelta(days=1))  # too early: nothing goes out
+    assert all(shop.reminders_to(c) == [] for c in shop.recipients)
+
+    await shop.run_campaign(SEND_DAY)
+    for customer_id in shop.recipients:
+        [reminder] = shop.reminders_to(customer_id)
+        assert "Christmas is 5 days away" in reminder["plain_text"]
+        assert "Last year you chose" in reminder["plain_text"]
+        assert reminder["plain_text"].count("• ") == 3
+        buttons = [b["text"] for r in reminder["reply_markup"]["inline_keyboard"] for b in r]
+        assert buttons == ["🎁 Show me", "Not this year", "Stop reminders"]
+    assert {r["status"] for r in shop.ledger()} == {"sent"}
+    code, out = shop.cli("campaign", "report", "christmas-2026")
+    assert "sent: 7" in out
+    assert "is done" in shop.cli("campaign", "list")[1] or "done" in shop.cli("campaign", "list")[1]
+
+
+async def test_exclusions_are_counted_and_rechecked_just_before_sending(
+    shop: Shop, tmp_path: Path
+) -> None:
+    opted_out, complained, *_ = shop.recipients
+    repos = shop.care.repos
+    repos.customers.update_settings(opted_out, shop.clock.now(), reminders_opt_out=True)
+    shop.care.deps.services.tickets.open(
+        complained, TicketKind.COMPLAINT, "damaged", shop.clock.now()
+    )
+    create_and_start(shop, tmp_path)
+    _code, out = shop.cli("campaign", "preview", "christmas-2026")
+    assert "Audience: 5 recipients" in out
+    assert "excluded, opted out: 1" in out
+    assert "excluded, open complaint: 1" in out
+    # planned with six... no: both are excluded when planned; a third opts out after planning
+    await shop.run_campaign(SEND_DAY - timedelta(hours=2))  # window open, nothing due yet
+    assert len(shop.ledger()) == 5
+    late = shop.recipients[2]
+    repos.customers.update_settings(late, shop.clock.now(), reminders_opt_out=True)
+    await shop.run_campaign(SEND_DAY)
+    for customer_id in (opted_out, complained, late):
+        assert shop.reminders_to(customer_id) == []
+    skipped = [r for r in shop.ledger() if r["status"] == "skipped"]
+    assert [(r["customer_id"], r["reason"]) for r in skipped] == [(late, "opted_out")]
+    assert sum(r["status"] == "sent" for r in shop.ledger()) == 4
+
+
+async def test_buttons_show_more_skip_this_year_and_stop_only_for_their_owner(
+    shop: Shop, tmp_path: Path
+) -> None:
+    create_and_start(shop, tmp_path)
+    await shop.run_campaign(SEND_DAY)
+    first, second, third, *_ = shop.recipients
+    [reminder] = shop.reminders_to(first)
+    [ideas] = await shop.press(first, reminder, "Show me")
+    assert "A few more ideas" in ideas["plain_text"]
+    assert ideas["plain_text"].count("• ") == 3
+    shown = {line for line in reminder["plain_text"].splitlines() if line.startswith("• ")}
+    more = {line.split(" — ")[0] for line in ideas["plain_text"].splitlines() if "• " in line}
+    assert not more & {line.rsplit(" ", 1)[0] for line in shown}  # new ideas, not repeats
+    assert ideas["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://shop.example"
+    # the second customer pressing the first one's button (forged callback data): refused
+    intruder = SandboxUser(id=shop.chat_of(second), first_name="y")
+    [other] = shop.reminders_to(second)
+    callback = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert await shop.tap(intruder, other["message_id"], callback) == []
+    [answer] = [c for c in shop.sandbox.calls("answerCallbackQuery")][-1:]
+    assert answer["params"].get("show_alert") is True
+    # not this year
+    [skipped] = await shop.press(second, other, "Not this year")
+    assert "no more Christmas reminders from us this year" in skipped["plain_text"]
+    # stop, confirmed
+    [confirm] = await shop.press(first, reminder, "Stop reminders")
+    assert "Stop all reminders" in confirm["plain_text"]
+    await shop.press(first, confirm, "Yes, stop")
+    customer = shop.care.repos.customers.get(first)
+    assert customer is not None
+    assert customer.reminders_opt_out
+    # stop, thought better of it
+    [third_reminder] = shop.reminders_to(third)
+    [confirm] = await shop.press(third, third_reminder, "Stop reminders")
+    await shop.press(third, confirm, "No, keep")
+    kept = shop.care.repos.customers.get(third)
+    assert kept is not None
+    assert not kept.reminders_opt_out
+    out = shop.cli("campaign", "report", "christmas-2026")[1]
+    assert 'Clicked "Show me": 1 (14.3% of sent), 1 clicks' in out
+    assert "Not this year: 1 (14.3% of sent)" in out
+    assert "Stopped reminders: 1 (14.3% of sent)" in out
+
+
+async def test_admins_see_campaigns_and_others_are_refused(shop: Shop, tmp_path: Path) -> None:
+    spec = tmp_path / "christmas.toml"
+    spec.write_text(CHRISTMAS, encoding="utf-8")
+    assert shop.cli("campaign", "create", str(spec))[0] == 0
+    shop.sandbox.add_user(ADMIN)
+    after = shop.sandbox.seq
+    shop.sandbox.send_text(ADMIN, "/campaigns")
+    await shop.sandbox.wait_idle(quiet=0.2, timeout=10)
+    [listing] = [e.message for e in shop.sandbox.events_after(after, chat_id=ADMIN.id) if e.message]
+    assert "christmas-2026" in listing["plain_text"]
+    assert "draft" in listing["plain_text"]
+    after = shop.sandbox.seq
+    shop.sandbox.send_text(OUTSIDER, "/campaigns")
+    await shop.sandbox.wait_idle(quiet=0.2, timeout=10)
+    [refusal] = [
+        e.message for e in shop.sandbox.events_after(after, chat_id=OUTSIDER.id) if e.message
+    ]
+    assert "admins" in refusal["plain_text"]
