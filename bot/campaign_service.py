@@ -67,13 +67,9 @@ class AudienceSource(Protocol):
     def candidates(
         self, spec: CampaignSpec, windows: Sequence[Window], now: datetime
     ) -> Iterator[tuple[Candidate, frozenset[int]]]:
-        """Customers on Telegram passing the rules storage can check (with the indices of
-        the windows they bought in)."""
+        """Customers passing the rules storage can check (with the indices of the windows
+        they bought in); those not on Telegram too, so they are counted as excluded."""
         ...
-
-    def count_not_on_telegram(
-        self, spec: CampaignSpec, windows: Sequence[Window], now: datetime
-    ) -> int: ...
 
     def said_not_this_year(self, occasion: str, year: int) -> set[int]: ...
 
@@ -159,61 +155,76 @@ class CampaignPlanner:
         # live (the first country of the audience rule, else the shop's).
         self.reference_country = (spec.audience.countries or (shop.country,))[0]
         self.reference_day = calendar.date_of(spec.occasion, year, self.reference_country)
-        self._days: dict[str | None, date | None] = {}
+        self._own_rule = calendar.countries_with_own_rule(spec.occasion)
+        self._days: dict[tuple[str | None, int], date | None] = {}
 
-    def occasion_day(self, code: str | None, birthday: date | None = None) -> date | None:
-        """The recipient's own date in this campaign's season: in their country, the one
-        nearest the reference day (Orthodox Christmas on 7 January belongs to the December
-        campaign before it). Birthdays are in the campaign's year."""
-        if self.spec.occasion == "birthday":
-            return self.calendar.date_of("birthday", self.year, code, birthday=birthday)
-        if code not in self._days:
-            country = code or self.shop.country
+    def group_of(self, code: str | None) -> str | None:
+        """The country whose rule dates this customer's occasion (None: the default rule).
+        Customers of unknown country count as the shop's."""
+        country = code or self.shop.country
+        return country if country in self._own_rule else None
+
+    def _season_day(self, group: str | None, year: int) -> date | None:
+        """The group's date in the season of ``year``: of its dates around that year, the
+        one nearest the reference country's (Orthodox Christmas on 7 January belongs to the
+        December before it)."""
+        key = (group, year)
+        if key not in self._days:
+            occasion = self.spec.occasion
+            reference = self.calendar.date_of(occasion, year, self.reference_country)
             days = [
                 d
                 for d in (
-                    self.calendar.date_of(self.spec.occasion, y, country)
-                    for y in (self.year - 1, self.year, self.year + 1)
+                    self.calendar.date_of(occasion, y, group) for y in (year - 1, year, year + 1)
                 )
                 if d is not None
             ]
-            reference = self.reference_day
-            self._days[code] = (
+            self._days[key] = (
                 min(days, key=lambda d: (abs((d - reference).days), -d.toordinal()))
                 if days and reference is not None
                 else None
             )
-        return self._days[code]
+        return self._days[key]
+
+    def occasion_day(self, code: str | None, birthday: date | None = None) -> date | None:
+        """The recipient's own date in this campaign's season (birthdays: in its year)."""
+        if self.spec.occasion == "birthday":
+            return self.calendar.date_of("birthday", self.year, code, birthday=birthday)
+        return self._season_day(self.group_of(code), self.year)
 
     def season(self) -> tuple[date, date] | None:
         """The first and last date the occasion falls on in this season, over all countries
-        with their own rule (None when it has no date, or depends on each customer)."""
+        with their own rule (None when it has no date)."""
         if self.spec.occasion == "birthday":
             return date(self.year, 1, 1), date(self.year, 12, 31)
-        codes = [None, *sorted(self.calendar.countries_with_own_rule(self.spec.occasion))]
-        days = [d for d in (self.occasion_day(c) for c in codes) if d is not None]
+        groups = [None, *sorted(self._own_rule)]
+        days = [d for d in (self._season_day(g, self.year) for g in groups) if d is not None]
         return (min(days), max(days)) if days else None
 
     # ------------------------------------------------------------ occasion windows
 
     def windows(self, countries: Iterable[str | None], first_year: int | None) -> OccasionWindows:
-        """Earlier years' windows of ``occasion_buyers_days`` before the occasion (or, with
-        no such rule, three weeks: the categories bought for it feed the suggestions)."""
+        """Earlier seasons' windows of ``occasion_buyers_days`` before the occasion (or, with
+        no such rule, three weeks: the categories bought for it feed the suggestions), per
+        group of countries sharing a date rule."""
         days = self.spec.audience.occasion_buyers_days or 21
-        own = self.calendar.countries_with_own_rule(self.spec.occasion)
-        codes = sorted({c for c in (country_code(x) for x in countries) if c in own})
+        groups_present = {self.group_of(country_code(x)) for x in countries}
         windows: list[Window] = []
         groups: dict[str | None, tuple[int, ...]] = {}
-        for code in [None, *codes]:
+        for group in sorted(groups_present, key=lambda g: g or ""):
             indices = []
             for year in range(max(first_year or self.year, self.year - HISTORY_YEARS), self.year):
-                day = self.calendar.date_of(self.spec.occasion, year, code or self.shop.country)
+                day = (
+                    self._season_day(group, year)
+                    if self.spec.occasion != "birthday"
+                    else None  # a birthday's window is each customer's own; not tracked
+                )
                 if day is None:
                     continue
                 end = datetime.combine(day, time(0, 0), tzinfo=UTC)
                 windows.append((end - timedelta(days=days), end))
                 indices.append(len(windows) - 1)
-            groups[code] = tuple(indices)
+            groups[group] = tuple(indices)
         return OccasionWindows(tuple(windows), groups)
 
     # ------------------------------------------------------------ selection
@@ -225,17 +236,15 @@ class CampaignPlanner:
         occasion_windows = self.windows(source.countries(), source.first_order_year())
         windows = occasion_windows.windows
         not_this_year = source.said_not_this_year(self.spec.occasion, self.year)
-        count.excluded[Exclusion.NOT_ON_TELEGRAM] += source.count_not_on_telegram(
-            self.spec, windows, now
-        )
         rules = self.spec.audience
         for who, hits in source.candidates(self.spec, windows, now):
             code = country_code(who.country)
-            own = occasion_windows.for_country(code if code in occasion_windows.groups else None)
+            own = occasion_windows.for_country(self.group_of(code))
             if not matches(
                 rules,
                 who,
                 now,
+                country=code,
                 occasion_years=len(hits.intersection(own)),
                 bought_categories=True,  # storage applies the category rule
             ):

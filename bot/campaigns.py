@@ -454,11 +454,13 @@ def matches(
     who: Candidate,
     now: datetime,
     *,
+    country: str | None,
     occasion_years: int,
     bought_categories: bool,
 ) -> bool:
     """Whether the audience rules select this customer (exclusions are separate).
 
+    ``country``: their ISO code (stored countries are names like "France");
     ``occasion_years``: in how many earlier years they bought in the occasion window;
     ``bought_categories``: they bought from one of ``rules.categories``.
     """
@@ -472,7 +474,7 @@ def matches(
         return False
     if rules.min_orders is not None and who.orders < rules.min_orders:
         return False
-    if rules.countries and (who.country or "") not in rules.countries:
+    if rules.countries and (country or "") not in rules.countries:
         return False
     since = None if who.last_purchase is None else now - who.last_purchase
     if rules.last_purchase_within_days is not None and (

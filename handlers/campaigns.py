@@ -15,6 +15,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -42,8 +43,7 @@ logger = logging.getLogger("carebot.campaigns")
 
 WATCH_EVERY = timedelta(seconds=10)
 BATCH = 50
-# Requests in flight at once: enough to keep the rate limiter fed without a backlog of
-# claimed rows (a crash leaves at most this many "uncertain").
+# Requests in flight at once (the pacer below decides how fast they start).
 IN_FLIGHT = 8
 # Telegram failing in a way that means "not delivered" (5xx, connection refused): retried
 # this much later, at most this many attempts in all.
@@ -179,6 +179,10 @@ async def send_campaign(app: AnyApp, campaign_id: int) -> None:
     """Send every due reminder, batch by batch, while the campaign is running."""
     d: Deps = app.bot_data.deps
     stores, gate = d.campaigns, asyncio.Semaphore(IN_FLIGHT)
+    # Rows are claimed at the send rate, just before their request: a claimed row never
+    # waits in the rate limiter's queue, so a crash leaves only requests already on the
+    # wire "uncertain", not a backlog of rows that were never sent.
+    pacer = AsyncLimiter(1, 1 / d.config.campaigns.messages_per_second)
     while app.running:
         campaign = stores.campaigns.get(campaign_id)
         if campaign is None or campaign.status != CampaignStatus.RUNNING:
@@ -192,6 +196,7 @@ async def send_campaign(app: AnyApp, campaign_id: int) -> None:
 
         async def one(row: Delivery, said_not_this_year: bool) -> None:
             async with gate:
+                await pacer.acquire()
                 if app.running:
                     await deliver(app, d, row, said_not_this_year)
 

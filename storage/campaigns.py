@@ -391,14 +391,9 @@ class _Query:
     params: list[Any]
 
 
-def _audience_query(
-    spec: CampaignSpec, windows: Sequence[Window], *, on_telegram: bool, count: bool
-) -> _Query:
+def _audience_query(spec: CampaignSpec, windows: Sequence[Window]) -> _Query:
     rules = spec.audience
-    where = [
-        "COALESCE(c.telegram_chat_id, c.telegram_user_id) IS "
-        + ("NOT NULL" if on_telegram else "NULL")
-    ]
+    where = ["1"]
     params: list[Any] = []
     hits = "NULL"
     hit_params: list[Any] = []
@@ -433,16 +428,13 @@ def _audience_query(
     if rules.min_orders is not None:
         where.append("COALESCE(s.orders, 0) >= ?")
         params.append(rules.min_orders)
-    columns = "c.id AS customer_id" if count else _CANDIDATE_COLUMNS
     inner = (
-        f"SELECT {columns}, {hits} AS hits FROM customers c "
+        f"SELECT {_CANDIDATE_COLUMNS}, {hits} AS hits FROM customers c "
         "LEFT JOIN customer_stats s ON s.customer_id = c.id "
         f"WHERE {' AND '.join(where)}"
     )
     outer_where = " WHERE hits IS NOT NULL" if rules.occasion_buyers_days is not None else ""
-    select = "COUNT(*) AS n" if count else "*"
-    order = "" if count else " ORDER BY customer_id"
-    return _Query(f"SELECT {select} FROM ({inner}){outer_where}{order}", hit_params + params)
+    return _Query(f"SELECT * FROM ({inner}){outer_where} ORDER BY customer_id", hit_params + params)
 
 
 class AudienceStore:
@@ -461,7 +453,7 @@ class AudienceStore:
     def candidates(
         self, spec: CampaignSpec, windows: Sequence[Window], now: datetime
     ) -> Iterator[tuple[Candidate, frozenset[int]]]:
-        query = _audience_query(spec, windows, on_telegram=True, count=False)
+        query = _audience_query(spec, windows)
         cursor = self.db.conn.execute(query.sql, query.params)
         names = [c[0] for c in cursor.description]
         while batch := cursor.fetchmany(1000):
@@ -473,13 +465,6 @@ class AudienceStore:
                     else frozenset()
                 )
                 yield _candidate(row), hits
-
-    def count_not_on_telegram(
-        self, spec: CampaignSpec, windows: Sequence[Window], now: datetime
-    ) -> int:
-        query = _audience_query(spec, windows, on_telegram=False, count=True)
-        row = one_row(self.db, query.sql, query.params)
-        return int(row["n"]) if row else 0
 
     def said_not_this_year(self, occasion: str, year: int) -> set[int]:
         return {
