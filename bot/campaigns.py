@@ -408,13 +408,16 @@ def plan_due(
 
     Planned: ``days_before`` the occasion at ``send_time`` local. Started late (that moment
     passed): as soon as possible, but not in the recipient's quiet hours, and never on or
-    after the occasion day itself.
+    after the occasion day itself (after its end with ``days_before = 0``).
     """
     send_day = occasion_day - timedelta(days=spec.days_before)
     due = datetime.combine(send_day, spec.send_time, tzinfo=zone).astimezone(UTC)
     if due < now:
         due = quiet.next_allowed(now, zone).astimezone(UTC)
-    deadline = datetime.combine(occasion_day, time(0, 0), tzinfo=zone).astimezone(UTC)
+    # Useless once the day has come; a campaign for the day itself (days_before = 0) has
+    # until that day's end.
+    last_day = occasion_day + timedelta(days=1 if spec.days_before == 0 else 0)
+    deadline = datetime.combine(last_day, time(0, 0), tzinfo=zone).astimezone(UTC)
     return due if due < deadline else None
 
 

@@ -474,34 +474,30 @@ def _check_cross_field_rules(config: Config) -> None:
             f"{source}: [staff] chat_id must be a group id (negative, like -1001234567890), "
             f"got {config.staff.chat_id}"
         )
-    surveys = config.surveys
-    try:
-        parse_quiet_hours(surveys.quiet_hours)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: [surveys] quiet_hours: {exc}") from None
-    for key, low, high in (
-        ("delay_days", 0, 365),
-        ("min_days_between", 0, 365),
-        ("expire_days", 1, 90),
-        ("followup_max_score", 0, 5),
-        ("recovery_max_score", 0, 5),
-        ("nps_percent", 0, 100),
-    ):
-        if not low <= getattr(surveys, key) <= high:
-            raise ConfigError(f"{source}: [surveys] {key} must be between {low} and {high}")
-    campaigns = config.campaigns
-    try:
-        parse_quiet_hours(campaigns.quiet_hours)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: [campaigns] quiet_hours: {exc}") from None
-    for key, low, high in (
-        ("messages_per_second", 1, 30),
-        ("min_days_between", 0, 365),
-        ("attribution_days", 1, 90),
-        ("preview_samples", 1, 20),
-    ):
-        if not low <= getattr(campaigns, key) <= high:
-            raise ConfigError(f"{source}: [campaigns] {key} must be between {low} and {high}")
+    _check_ranges(
+        source,
+        "surveys",
+        config.surveys,
+        (
+            ("delay_days", 0, 365),
+            ("min_days_between", 0, 365),
+            ("expire_days", 1, 90),
+            ("followup_max_score", 0, 5),
+            ("recovery_max_score", 0, 5),
+            ("nps_percent", 0, 100),
+        ),
+    )
+    _check_ranges(
+        source,
+        "campaigns",
+        config.campaigns,
+        (
+            ("messages_per_second", 1, 30),
+            ("min_days_between", 0, 365),
+            ("attribution_days", 1, 90),
+            ("preview_samples", 1, 20),
+        ),
+    )
     if not re.fullmatch(r"[A-Z]{2}", config.shop.country):
         raise ConfigError(
             f'{source}: [shop] country must be a two-letter ISO code like "GB", '
@@ -516,6 +512,19 @@ def _check_cross_field_rules(config: Config) -> None:
         raise ConfigError(f"{source}: [tickets] reopen_days must be between 1 and 365")
     if config.links.token_ttl_hours < 1:
         raise ConfigError(f"{source}: [links] token_ttl_hours must be at least 1")
+
+
+def _check_ranges(
+    source: str, name: str, section: Any, ranges: tuple[tuple[str, int, int], ...]
+) -> None:
+    """A section's quiet hours parse and its numbers lie within their ranges."""
+    try:
+        parse_quiet_hours(section.quiet_hours)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [{name}] quiet_hours: {exc}") from None
+    for key, low, high in ranges:
+        if not low <= getattr(section, key) <= high:
+            raise ConfigError(f"{source}: [{name}] {key} must be between {low} and {high}")
 
 
 def _is_slug(value: object) -> bool:

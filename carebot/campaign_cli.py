@@ -56,8 +56,8 @@ def campaign_create(ctx: click.Context, file: Path, replace: bool) -> None:
     try:
         spec = parse_campaign(tomllib.loads(file.read_text("utf-8")), languages=SUPPORTED_LANGUAGES)
         year = occasion_year(calendar_of(db), spec, now.date(), config.shop.country)
-        planning_for(db, config, spec, year)  # occasion known, templates pass the sandbox
-        problems = check_templates(db, config, spec, year, now)
+        planning = planning_for(db, config, spec, year)  # occasion known, sandbox passed
+        problems = check_templates(planning, config, now)
     except tomllib.TOMLDecodeError as exc:
         fail(f"{file}: not valid TOML: {exc}")
     except (CampaignError, TemplateRejected) as exc:
@@ -153,36 +153,25 @@ def _act(ctx: click.Context, name: str, action: str) -> None:
     click.echo(message + ".")
 
 
-@campaign.command("start")
-@click.argument("name")
-@click.pass_context
-def campaign_start(ctx: click.Context, name: str) -> None:
-    """Schedule a draft: the running bot plans and sends it when its window opens."""
-    _act(ctx, name, "start")
+ACTION_HELP = {
+    "start": "Schedule a draft: the running bot plans and sends it when its window opens.",
+    "pause": "Stop sending (what was sent stays sent; resume goes on from there).",
+    "resume": "Go on with a paused campaign where it stopped.",
+    "cancel": "Cancel for good: nothing more is sent.",
+}
 
 
-@campaign.command("pause")
-@click.argument("name")
-@click.pass_context
-def campaign_pause(ctx: click.Context, name: str) -> None:
-    """Stop sending (what was sent stays sent; resume goes on from there)."""
-    _act(ctx, name, "pause")
+def _action_command(action: str) -> click.Command:
+    @click.argument("name")
+    @click.pass_context
+    def command(ctx: click.Context, name: str) -> None:
+        _act(ctx, name, action)
+
+    return click.command(action, help=ACTION_HELP[action])(command)
 
 
-@campaign.command("resume")
-@click.argument("name")
-@click.pass_context
-def campaign_resume(ctx: click.Context, name: str) -> None:
-    """Go on with a paused campaign where it stopped."""
-    _act(ctx, name, "resume")
-
-
-@campaign.command("cancel")
-@click.argument("name")
-@click.pass_context
-def campaign_cancel(ctx: click.Context, name: str) -> None:
-    """Cancel for good: nothing more is sent."""
-    _act(ctx, name, "cancel")
+for _action in ACTION_HELP:
+    campaign.add_command(_action_command(_action))
 
 
 @campaign.command("report")

@@ -105,15 +105,13 @@ def preview(db: Database, config: Config, spec: CampaignSpec, year: int, now: da
     return planning.planner.preview(planning.source, now)
 
 
-def check_templates(
-    db: Database, config: Config, spec: CampaignSpec, year: int, now: datetime
-) -> list[TemplateProblem]:
+def check_templates(planning: Planning, config: Config, now: datetime) -> list[TemplateProblem]:
     """Every language variant rendered for real customers of the audience (or a complete
     made-up customer when nobody matches yet)."""
-    planning = planning_for(db, config, spec, year)
-    samples: list[dict[str, Any]] = planning.planner.sample_variables(planning.source, now)
+    planner = planning.planner
+    samples: list[dict[str, Any]] = planner.sample_variables(planning.source, now)
     return validate(
-        spec.templates,
+        planner.spec.templates,
         samples or [SAMPLE_VARIABLES],
         default_language=config.shop.default_language,
     )
@@ -138,12 +136,12 @@ def apply_action(
     target = next_status(campaign, action, planned=repo.planned(campaign.id))
     fields: dict[str, Any] = {}
     if action == "start":
-        problems = check_templates(db, config, campaign.spec, campaign.year, now)
+        planning = planning_for(db, config, campaign.spec, campaign.year)
+        problems = check_templates(planning, config, now)
         if problems:
             raise CampaignError(
                 "the template does not render:\n" + "\n".join(str(p) for p in problems)
             )
-        planning = planning_for(db, config, campaign.spec, campaign.year)
         season = planning.planner.season()
         last_day = season[1] if season else None
         if last_day is not None and last_day <= now.date():

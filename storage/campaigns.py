@@ -56,18 +56,9 @@ class CampaignRepository:
     def create(self, spec: CampaignSpec, year: int, now: datetime) -> Campaign:
         try:
             cursor = self.db.execute(
-                """INSERT INTO campaigns (name, occasion, year, days_before, send_time, spec,
-                       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                [
-                    spec.name,
-                    spec.occasion,
-                    year,
-                    spec.days_before,
-                    spec.send_time.strftime("%H:%M"),
-                    spec.to_json(),
-                    to_iso(now),
-                    to_iso(now),
-                ],
+                """INSERT INTO campaigns (occasion, year, days_before, send_time, spec,
+                       updated_at, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                [*_spec_columns(spec, year, now), spec.name, to_iso(now)],
             )
         except sqlite3.IntegrityError:
             raise CampaignError(f"a campaign called {spec.name} already exists") from None
@@ -82,15 +73,7 @@ class CampaignRepository:
         cursor = self.db.execute(
             """UPDATE campaigns SET occasion = ?, year = ?, days_before = ?, send_time = ?,
                    spec = ?, updated_at = ? WHERE id = ? AND status = 'draft'""",
-            [
-                spec.occasion,
-                year,
-                spec.days_before,
-                spec.send_time.strftime("%H:%M"),
-                spec.to_json(),
-                to_iso(now),
-                campaign.id,
-            ],
+            [*_spec_columns(spec, year, now), campaign.id],
         )
         return cursor.rowcount == 1
 
@@ -139,6 +122,18 @@ class CampaignRepository:
         """Whether the ledger has been written (the send window opened)."""
         row = one_row(self.db, "SELECT audience_size FROM campaigns WHERE id = ?", [campaign_id])
         return row is not None and row["audience_size"] is not None
+
+
+def _spec_columns(spec: CampaignSpec, year: int, now: datetime) -> list[Any]:
+    """occasion, year, days_before, send_time, spec, updated_at."""
+    return [
+        spec.occasion,
+        year,
+        spec.days_before,
+        spec.send_time.strftime("%H:%M"),
+        spec.to_json(),
+        to_iso(now),
+    ]
 
 
 def _stored(value: Any) -> Any:

@@ -267,9 +267,11 @@ def test_too_late_means_no_reminder_at_all() -> None:
     assert due(afternoon, SHANGHAI) is None
 
 
-def test_a_reminder_due_on_the_day_itself_is_never_planned() -> None:
-    # days_before = 0 asks for Christmas morning; the deadline is the day's start.
-    assert due(datetime(2026, 12, 1, tzinfo=UTC), LONDON, days_before=0) is None
+def test_a_campaign_for_the_day_itself_sends_that_morning() -> None:
+    # days_before = 0 asks for Christmas morning, which is still of use that day
+    assert due(datetime(2026, 12, 1, tzinfo=UTC), LONDON, days_before=0) == datetime(
+        2026, 12, 25, 10, 0, tzinfo=UTC
+    )
 
 
 def test_the_send_window_opens_when_the_first_time_zone_reaches_the_send_time() -> None:
