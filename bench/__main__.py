@@ -1,10 +1,10 @@
-"""``python -m bench [throughput|import] [options]``; no subcommand runs every benchmark."""
+"""``python -m bench [throughput|import|campaign] [options]``; no subcommand runs them all."""
 
 import sys
 
-from bench import imports, throughput
+from bench import campaign, imports, throughput
 
-BENCHMARKS = {"throughput": throughput.main, "import": imports.main}
+BENCHMARKS = {"throughput": throughput.main, "import": imports.main, "campaign": campaign.main}
 
 args = sys.argv[1:]
 if args and args[0] in BENCHMARKS:
