@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -140,6 +140,7 @@ class CustomerIn:
     country: str | None = None
     language: str | None = None
     timezone: str | None = None
+    birthday: date | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +344,7 @@ def parse_customer(data: Any) -> CustomerIn:
         "country",
         "language",
         "timezone",
+        "birthday",
     )
     fields = _Object(body, known, errors, "")
     external_id = fields.identifier("external_id")
@@ -361,6 +363,15 @@ def parse_customer(data: Any) -> CustomerIn:
         timezone = canonical_timezone(zone_name)
         if timezone is None:
             fields.fail("timezone", 'must be an IANA time zone like "Europe/London"')
+    birthday = None
+    birthday_text = fields.text("birthday", 10)
+    if birthday_text is not None:
+        try:
+            birthday = date.fromisoformat(birthday_text)
+        except ValueError:
+            fields.fail("birthday", 'must be a date like "1985-05-17"')
+        if birthday is not None and birthday.year < 1900:
+            fields.fail("birthday", "must be a real birth date")
     if errors:
         raise InvalidRequest(errors)
     return CustomerIn(
@@ -371,6 +382,7 @@ def parse_customer(data: Any) -> CustomerIn:
         country=country,
         language=language,
         timezone=timezone,
+        birthday=birthday,
     )
 
 

@@ -162,6 +162,7 @@ class IngestApi:
                 country=payload.country or (before.country if before else None),
                 language=payload.language,
                 email=payload.email,
+                birthday=payload.birthday,
                 now=now,
             )
             if payload.timezone and (before is None or before.timezone is None):
@@ -555,6 +556,11 @@ def openapi_document(config: Config) -> dict[str, Any]:
                 "timezone": {
                     "type": ["string", "null"],
                     "description": 'IANA time zone, like "Europe/London".',
+                },
+                "birthday": {
+                    "type": ["string", "null"],
+                    "format": "date",
+                    "description": "For birthday reminder campaigns, like 1985-05-17.",
                 },
             },
         },

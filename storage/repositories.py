@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -132,6 +132,7 @@ class CustomerRepository:
         country: str | None = None,
         language: str | None = None,
         email: str | None = None,
+        birthday: date | None = None,
         now: datetime,
     ) -> int:
         """Insert or update a customer known to the shop by its own id; returns our id."""
@@ -139,11 +140,12 @@ class CustomerRepository:
         self.db.execute(
             """
             INSERT INTO customers (external_id, first_name, last_name, country, language, email,
-                                   created_at, updated_at)
-            VALUES (:ext, :first, :last, :country, :language, :email, :now, :now)
+                                   birthday, created_at, updated_at)
+            VALUES (:ext, :first, :last, :country, :language, :email, :birthday, :now, :now)
             ON CONFLICT (external_id) DO UPDATE SET
                 first_name = excluded.first_name, last_name = excluded.last_name,
                 country = excluded.country, email = COALESCE(excluded.email, customers.email),
+                birthday = COALESCE(excluded.birthday, customers.birthday),
                 language = COALESCE(customers.language, excluded.language),
                 updated_at = excluded.updated_at
             """,
@@ -154,6 +156,7 @@ class CustomerRepository:
                 "country": country,
                 "language": language,
                 "email": email,
+                "birthday": birthday.isoformat() if birthday else None,
                 "now": stamp,
             },
         )

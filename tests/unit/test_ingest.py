@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -134,6 +134,7 @@ def test_customer_fields_are_normalised() -> None:
             "language": "zh",
             "timezone": "asia/shanghai",
             "country": " China ",
+            "birthday": "1985-05-17",
         }
     )
     assert (customer.timezone, customer.country, customer.language) == (
@@ -141,6 +142,7 @@ def test_customer_fields_are_normalised() -> None:
         "China",
         "zh",
     )
+    assert customer.birthday == date(1985, 5, 17)
 
 
 def test_every_bad_customer_field_is_named() -> None:
@@ -153,6 +155,7 @@ def test_every_bad_customer_field_is_named() -> None:
                 "email": "not-an-email",
                 "language": "fr",
                 "timezone": "Mars/Olympus",
+                "birthday": "17/05/1985",
                 "phone": "+44",
             }
         )
@@ -164,6 +167,7 @@ def test_every_bad_customer_field_is_named() -> None:
         "email": "must be an email address",
         "language": "must be one of en, zh",
         "timezone": 'must be an IANA time zone like "Europe/London"',
+        "birthday": 'must be a date like "1985-05-17"',
         "phone": "unknown field",
     }
 
