@@ -9,6 +9,7 @@ purchase history -> suggestions -> template.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -154,7 +155,6 @@ class CampaignPlanner:
         # The season this campaign is for: the occasion in its year where most recipients
         # live (the first country of the audience rule, else the shop's).
         self.reference_country = (spec.audience.countries or (shop.country,))[0]
-        self.reference_day = calendar.date_of(spec.occasion, year, self.reference_country)
         self._own_rule = calendar.countries_with_own_rule(spec.occasion)
         self._days: dict[tuple[str | None, int], date | None] = {}
 
@@ -286,7 +286,7 @@ class CampaignPlanner:
         for recipient in self._recipients(source, now, count):
             if len(picked) < self.settings.preview_samples:
                 picked.append(recipient)
-        samples = self._render_chunk(source, picked, now) if picked else []
+        samples = self._render_chunk(source, picked, now)
         return Preview(
             eligible=count.eligible,
             excluded=dict(count.excluded),
@@ -298,33 +298,32 @@ class CampaignPlanner:
 
     def sample_variables(self, source: AudienceSource, now: datetime) -> list[dict[str, Any]]:
         """Template variables of the first few eligible customers (to validate templates)."""
-        picked: list[_Recipient] = []
-        for recipient in self._recipients(source, now, AudienceCount()):
-            picked.append(recipient)
-            if len(picked) >= self.settings.preview_samples:
-                break
-        lines = source.purchase_lines([r.who.customer_id for r in picked]) if picked else {}
-        samples = []
-        for recipient in picked:
-            own_lines = lines.get(recipient.who.customer_id, [])
-            history = history_of(own_lines, recipient.windows)
-            picks = self.model.suggest(history, self.spec.suggestions.count)
-            samples.append(self.variables(recipient, own_lines, picks, now))
-        return samples
+        picked = itertools.islice(
+            self._recipients(source, now, AudienceCount()), self.settings.preview_samples
+        )
+        return [variables for _, variables, _ in self._personalize(source, list(picked), now)]
 
     # ------------------------------------------------------------ personalization
 
-    def _render_chunk(
+    def _personalize(
         self, source: AudienceSource, chunk: Sequence[_Recipient], now: datetime
-    ) -> list[PlannedReminder]:
-        lines = source.purchase_lines([r.who.customer_id for r in chunk])
-        planned = []
+    ) -> Iterator[tuple[_Recipient, dict[str, Any], tuple[int, ...]]]:
+        """Each recipient's template variables and suggested products (one read of their
+        purchase history for the whole chunk)."""
+        lines = source.purchase_lines([r.who.customer_id for r in chunk]) if chunk else {}
         for recipient in chunk:
             own_lines = lines.get(recipient.who.customer_id, [])
             history = history_of(own_lines, recipient.windows)
             picks = self.model.suggest(history, self.spec.suggestions.count)
-            language = self._language(recipient.who)
             variables = self.variables(recipient, own_lines, picks, now)
+            yield recipient, variables, tuple(p.id for p in picks)
+
+    def _render_chunk(
+        self, source: AudienceSource, chunk: Sequence[_Recipient], now: datetime
+    ) -> list[PlannedReminder]:
+        planned = []
+        for recipient, variables, suggested in self._personalize(source, chunk, now):
+            language = self._language(recipient.who)
             text: str | None
             try:
                 text, problem = self.templates.render(language, variables), None
@@ -339,7 +338,7 @@ class CampaignPlanner:
                     occasion_date=recipient.occasion_day,
                     due_at=recipient.due,
                     text=text,
-                    suggested=tuple(p.id for p in picks),
+                    suggested=suggested,
                     problem=problem,
                 )
             )

@@ -75,7 +75,6 @@ class Exclusion(StrEnum):
     NOT_THIS_YEAR = "not_this_year"
     OCCASION_PASSED = "occasion_passed"
     NO_DATE = "no_date"  # e.g. a birthday campaign and no birthday known
-    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -489,8 +488,3 @@ def matches(
         and since is not None
         and since <= timedelta(days=rules.last_purchase_not_within_days)
     )
-
-
-def needs_history(rules: AudienceRules) -> bool:
-    """Rules that look at orders themselves, not just the customer row."""
-    return rules.occasion_buyers_days is not None or bool(rules.categories)

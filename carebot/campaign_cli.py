@@ -24,7 +24,12 @@ from storage.campaign_planning import (
     planning_for,
     preview,
 )
-from storage.campaigns import CampaignRepository, CustomOccasionRepository, campaign_report
+from storage.campaigns import (
+    CampaignRepository,
+    CustomOccasionRepository,
+    DeliveryLedger,
+    campaign_report,
+)
 from storage.suggestions import evaluate
 
 
@@ -89,8 +94,8 @@ def campaign_list(ctx: click.Context) -> None:
     if not campaigns:
         click.echo("No campaigns yet: carebot campaign create FILE.toml")
     for c in campaigns:
-        report = campaign_report(db, c.id, timedelta(days=14)).statuses
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(report.items())) or "not planned yet"
+        statuses = DeliveryLedger(db).counts(c.id)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "not planned yet"
         click.echo(f"{c.name}  {c.spec.occasion} {c.year}  {c.status.value}  ({counts})")
 
 
@@ -183,7 +188,7 @@ def campaign_report_command(ctx: click.Context, name: str) -> None:
     db = _db(config)
     found = _campaign(db, name)
     days = config.campaigns.attribution_days
-    r = campaign_report(db, found.id, timedelta(days=days))
+    r = campaign_report(db, found.id, config.campaigns.settings().attribution)
     sent = r.statuses.get("sent", 0)
 
     def share(n: int) -> str:

@@ -12,19 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
+from sqlite_utils import Database
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot.campaign_service import Preview
+from bot.campaign_templates import TemplateRejected
 from bot.campaigns import (
     Campaign,
     CampaignError,
+    CampaignSettings,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -36,7 +39,7 @@ from bot.texts import T
 from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
 from handlers.context import CareContext, Deps
 from storage.campaign_planning import apply_action, calendar_of, preview, write_plan
-from storage.database import open_database
+from storage.database import on_own_connection
 from storage.suggestions import load_model, purchase_lines
 
 logger = logging.getLogger("carebot.campaigns")
@@ -53,33 +56,28 @@ REMINDER_BUTTON = re.compile(r"^cm:(\d{1,12}):(more|skip|stop|stopyes|stopno)$")
 ADMIN_BUTTON = re.compile(r"^ca:(\d{1,12}):(preview|start|pause|resume|cancel)$")
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
+Result = TypeVar("Result")
 
 
 # ------------------------------------------------------------------ jobs and the sender
 
 
-class Senders:
-    """The running sender task of each campaign (at most one per campaign)."""
-
-    def __init__(self) -> None:
-        self.tasks: dict[int, asyncio.Task[None]] = {}
-
-    def running(self, campaign_id: int) -> bool:
-        task = self.tasks.get(campaign_id)
-        return task is not None and not task.done()
+def sender_running(app: AnyApp, campaign_id: int) -> bool:
+    task = app.bot_data.campaign_senders.get(campaign_id)
+    return task is not None and not task.done()
 
 
-_SENDERS: dict[int, Senders] = {}
-
-
-def senders_of(app: AnyApp) -> Senders:
-    return _SENDERS.setdefault(id(app), Senders())
+async def off_loop(d: Deps, work: Callable[[Database], Result]) -> Result:
+    """Heavy database work in a thread, on a connection of its own."""
+    return await asyncio.to_thread(on_own_connection, resolve_database_path(d.config), work)
 
 
 async def start_campaigns(app: AnyApp) -> None:
-    """At start: rows a crash left mid-send are settled; every live campaign gets its job."""
+    """At start: rows a crash left mid-send are settled; every live campaign gets its job
+    (now, not at the first watch: APScheduler cannot start a repeating job at once)."""
     d: Deps = app.bot_data.deps
     for campaign in d.campaigns.campaigns.live():
+        schedule_campaign(app, campaign)
         settled = d.campaigns.ledger.settle_interrupted(campaign.id)
         if settled:
             logger.warning(
@@ -90,33 +88,29 @@ async def start_campaigns(app: AnyApp) -> None:
             )
     queue = app.job_queue
     if queue is not None:
-        queue.run_repeating(watch_campaigns, interval=WATCH_EVERY, first=0, name="campaigns:watch")
+        queue.run_repeating(watch_campaigns, interval=WATCH_EVERY, name="campaigns:watch")
 
 
 async def watch_campaigns(context: CareContext) -> None:
     """Every few seconds: live campaigns without a job or a sender get one."""
-    d = context.bot_data.deps
-    app = context.application
+    d, app = context.bot_data.deps, context.application
     for campaign in d.campaigns.campaigns.live():
-        if senders_of(app).running(campaign.id):
+        if sender_running(app, campaign.id):
             continue
         if context.job_queue and context.job_queue.get_jobs_by_name(_job_name(campaign.id)):
             continue
-        schedule_campaign(context, campaign)
+        schedule_campaign(app, campaign)
 
 
 def _job_name(campaign_id: int) -> str:
     return f"campaign:{campaign_id}"
 
 
-def schedule_campaign(
-    context: CareContext, campaign: Campaign, due: datetime | None = None
-) -> None:
-    d = context.bot_data.deps
-    when = due or campaign.opens_at or d.clock.now()
-    if campaign.status == CampaignStatus.RUNNING and due is None:
-        when = d.clock.now()
-    run_at(context.job_queue, d.clock, _job_name(campaign.id), campaign_due, when, campaign.id)
+def schedule_campaign(app: AnyApp, campaign: Campaign, when: datetime | None = None) -> None:
+    """The campaign's job at ``when`` (default: now; a sender takes it from there)."""
+    d: Deps = app.bot_data.deps
+    due = when or d.clock.now()
+    run_at(app.job_queue, d.clock, _job_name(campaign.id), campaign_due, due, campaign.id)
 
 
 async def campaign_due(context: CareContext) -> None:
@@ -135,10 +129,11 @@ async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] 
     now = d.clock.now()
     if campaign.status == CampaignStatus.SCHEDULED:
         if campaign.opens_at is not None and now < campaign.opens_at:
-            run_at(app.job_queue, d.clock, _job_name(campaign.id), campaign_due,
-                   campaign.opens_at, campaign.id)  # fmt: skip
+            schedule_campaign(app, campaign, campaign.opens_at)
             return None
-        eligible, excluded = await asyncio.to_thread(_plan_off_loop, d, campaign, now)
+        count = await off_loop(d, lambda db: write_plan(db, d.config, campaign, now))
+        eligible = count.eligible
+        excluded = {str(k): v for k, v in count.excluded.items()}
         moved = d.campaigns.campaigns.move(
             campaign.id,
             CampaignStatus.SCHEDULED,
@@ -156,23 +151,13 @@ async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] 
     return ensure_sender(app, campaign.id)
 
 
-def _plan_off_loop(d: Deps, campaign: Campaign, now: datetime) -> tuple[int, dict[str, int]]:
-    """Heavy: the whole audience. Its own connection, so the event loop's stays free."""
-    db = open_database(resolve_database_path(d.config), migrate=False)
-    try:
-        count = write_plan(db, d.config, campaign, now)
-    finally:
-        db.close()
-    return count.eligible, {str(k): v for k, v in count.excluded.items()}
-
-
 def ensure_sender(app: AnyApp, campaign_id: int) -> asyncio.Task[None] | None:
-    senders = senders_of(app)
-    if app.running and not senders.running(campaign_id):
-        senders.tasks[campaign_id] = app.create_task(
+    senders: dict[int, asyncio.Task[None]] = app.bot_data.campaign_senders
+    if app.running and not sender_running(app, campaign_id):
+        senders[campaign_id] = app.create_task(
             send_campaign(app, campaign_id), name=f"campaign-sender:{campaign_id}"
         )
-    return senders.tasks.get(campaign_id)
+    return senders.get(campaign_id)
 
 
 async def send_campaign(app: AnyApp, campaign_id: int) -> None:
@@ -183,6 +168,7 @@ async def send_campaign(app: AnyApp, campaign_id: int) -> None:
     # waits in the rate limiter's queue, so a crash leaves only requests already on the
     # wire "uncertain", not a backlog of rows that were never sent.
     pacer = AsyncLimiter(1, 1 / d.config.campaigns.messages_per_second)
+    sending = Sending(app, d, d.config.campaigns.settings())
     while app.running:
         campaign = stores.campaigns.get(campaign_id)
         if campaign is None or campaign.status != CampaignStatus.RUNNING:
@@ -198,7 +184,7 @@ async def send_campaign(app: AnyApp, campaign_id: int) -> None:
             async with gate:
                 await pacer.acquire()
                 if app.running:
-                    await deliver(app, d, row, said_not_this_year)
+                    await sending.deliver(row, said_not_this_year)
 
         await asyncio.gather(*(one(row, row.customer_id in not_this_year) for row in batch))
 
@@ -208,7 +194,7 @@ async def _finish_or_wait(app: AnyApp, campaign: Campaign) -> None:
     ledger, now = d.campaigns.ledger, d.clock.now()
     later = ledger.next_due(campaign.id)
     if later is not None:
-        run_at(app.job_queue, d.clock, _job_name(campaign.id), campaign_due, later, campaign.id)
+        schedule_campaign(app, campaign, later)
         return
     if ledger.open_count(campaign.id) == 0 and d.campaigns.campaigns.move(
         campaign.id, CampaignStatus.RUNNING, CampaignStatus.DONE, now, finished_at=now
@@ -216,64 +202,67 @@ async def _finish_or_wait(app: AnyApp, campaign: Campaign) -> None:
         logger.info("campaign %s done: %s", campaign.name, ledger.counts(campaign.id))
 
 
-async def deliver(app: AnyApp, d: Deps, row: Delivery, said_not_this_year: bool) -> None:
-    """One reminder: re-check the recipient, claim the row, send, record the outcome."""
-    ledger, now = d.campaigns.ledger, d.clock.now()
-    who = d.campaigns.audience.candidate(row.customer_id)
-    if who is None:
-        ledger.skip(row.id, "customer deleted")
-        return
-    reason = exclusion(who, now, d.config.campaigns.settings(), said_not_this_year)
-    if reason is not None:
-        ledger.skip(row.id, reason.value)
-        return
-    if not ledger.claim(row.id):
-        return  # taken by another sender: never twice
-    try:
-        message = await app.bot.send_message(
-            row.chat_id,
-            row.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=reminder_buttons(d, row),
-            rate_limit_args={"bulk": True},
-        )
-    except Forbidden:
-        d.desk.customers.update_settings(row.customer_id, d.clock.now(), blocked=True)
-        ledger.failed(row.id, "blocked the bot")
-    except RetryAfter as exc:  # still flooded after the limiter's retries: later, same row
-        wait = exc.retry_after
-        pause = wait if isinstance(wait, timedelta) else timedelta(seconds=wait)
-        ledger.release(row.id, d.clock.now() + pause, "429 flood control")
-    except TimedOut:
-        ledger.uncertain(row.id, "timed out (may have arrived)")
-    except BadRequest as exc:
-        ledger.failed(row.id, f"rejected: {exc.message}")
-    except NetworkError as exc:
-        if row.attempts + 1 >= MAX_ATTEMPTS:
-            ledger.failed(row.id, f"network: {exc.message}")
-        else:
-            ledger.release(row.id, d.clock.now() + RETRY_AFTER_ERROR, f"network: {exc.message}")
-    except TelegramError as exc:
-        ledger.failed(row.id, f"refused: {exc.message}")
-    else:
-        ledger.sent(row.id, message.message_id, d.clock.now())
+class Sending:
+    """What one sender reuses for every reminder: the rules and the buttons' labels."""
 
+    def __init__(self, app: AnyApp, d: Deps, settings: CampaignSettings) -> None:
+        self.app, self.d, self.settings = app, d, settings
+        self._labels: dict[str, list[str]] = {}
 
-def reminder_buttons(d: Deps, row: Delivery) -> InlineKeyboardMarkup:
-    lang = row.language
-
-    def text(key: T) -> str:
-        return d.texts.render(key, lang)
-
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(text(T.BTN_REMINDER_MORE), callback_data=f"cm:{row.id}:more")],
+    def buttons(self, row: Delivery) -> InlineKeyboardMarkup:
+        keys = (T.BTN_REMINDER_MORE, T.BTN_REMINDER_SKIP, T.BTN_REMINDER_STOP)
+        if row.language not in self._labels:
+            self._labels[row.language] = [self.d.texts.render(k, row.language) for k in keys]
+        more, skip, stop = self._labels[row.language]
+        return inline_keyboard(
             [
-                InlineKeyboardButton(text(T.BTN_REMINDER_SKIP), callback_data=f"cm:{row.id}:skip"),
-                InlineKeyboardButton(text(T.BTN_REMINDER_STOP), callback_data=f"cm:{row.id}:stop"),
-            ],
-        ]
-    )
+                [(more, f"cm:{row.id}:more")],
+                [(skip, f"cm:{row.id}:skip"), (stop, f"cm:{row.id}:stop")],
+            ]
+        )
+
+    async def deliver(self, row: Delivery, said_not_this_year: bool) -> None:
+        """One reminder: re-check the recipient, claim the row, send, record the outcome."""
+        d, ledger = self.d, self.d.campaigns.ledger
+        who = d.campaigns.audience.candidate(row.customer_id)
+        if who is None:
+            ledger.skip(row.id, "customer deleted")
+            return
+        reason = exclusion(who, d.clock.now(), self.settings, said_not_this_year)
+        if reason is not None:
+            ledger.skip(row.id, reason.value)
+            return
+        if not ledger.claim(row.id):
+            return  # taken by another sender: never twice
+        try:
+            message = await self.app.bot.send_message(
+                row.chat_id,
+                row.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=self.buttons(row),
+                rate_limit_args={"bulk": True},
+            )
+        except Forbidden:
+            d.desk.customers.update_settings(row.customer_id, d.clock.now(), blocked=True)
+            ledger.failed(row.id, "blocked the bot")
+        except RetryAfter as exc:  # still flooded after the limiter's retries: later, same row
+            wait = exc.retry_after
+            pause = wait if isinstance(wait, timedelta) else timedelta(seconds=wait)
+            ledger.release(row.id, d.clock.now() + pause, "429 flood control")
+        except TimedOut:
+            ledger.uncertain(row.id, "timed out (may have arrived)")
+        except BadRequest as exc:
+            ledger.failed(row.id, f"rejected: {exc.message}")
+        except NetworkError as exc:
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                ledger.failed(row.id, f"network: {exc.message}")
+            else:
+                later = d.clock.now() + RETRY_AFTER_ERROR
+                ledger.release(row.id, later, f"network: {exc.message}")
+        except TelegramError as exc:
+            ledger.failed(row.id, f"refused: {exc.message}")
+        else:
+            ledger.sent(row.id, message.message_id, d.clock.now())
 
 
 # ------------------------------------------------------------------ the reminder's buttons
@@ -352,27 +341,16 @@ async def show_more(update: Update, context: CareContext, row: Delivery) -> None
     )
 
 
-_MODELS: dict[int, tuple[datetime, SuggestionModel]] = {}
 MODEL_FRESH_FOR = timedelta(hours=1)
 
 
 async def suggestion_model(context: CareContext) -> SuggestionModel:
     """The co-purchase model for "Show me", rebuilt off the loop at most hourly."""
-    d, key = deps(context), id(context.application)
-    cached = _MODELS.get(key)
+    d, data = deps(context), context.bot_data
     now = d.clock.now()
-    if cached is None or now - cached[0] > MODEL_FRESH_FOR:
-
-        def build() -> SuggestionModel:
-            db = open_database(resolve_database_path(d.config), migrate=False)
-            try:
-                return load_model(db)
-            finally:
-                db.close()
-
-        cached = (now, await asyncio.to_thread(build))
-        _MODELS[key] = cached
-    return cached[1]
+    if data.suggestion_model is None or now - data.suggestion_model[0] > MODEL_FRESH_FOR:
+        data.suggestion_model = (now, await off_loop(d, load_model))
+    return data.suggestion_model[1]
 
 
 # ------------------------------------------------------------------ /campaigns for admins
@@ -439,31 +417,24 @@ async def campaign_button(update: Update, context: CareContext) -> None:
     action = match.group(2)
     if action == "preview":
         await query.answer()
-        result = await asyncio.to_thread(_preview_off_loop, d, campaign, d.clock.now())
+        now = d.clock.now()
+        result = await off_loop(
+            d, lambda db: preview(db, d.config, campaign.spec, campaign.year, now)
+        )
         await reply(update, context, T.CAMPAIGN_PREVIEW, campaign=campaign, preview=result)
         return
-    try:
-        changed = campaign_action(d, campaign, action, d.clock.now())
-    except CampaignError as exc:
+    now = d.clock.now()
+    try:  # starting renders the templates for real customers: off the loop
+        changed = await off_loop(d, lambda db: apply_action(db, d.config, campaign, action, now))
+    except (CampaignError, TemplateRejected) as exc:
         await query.answer(str(exc), show_alert=True)
         return
     done = label(context, T.CAMPAIGN_ACTION_DONE, name=changed.name, status=changed.status.value)
     await query.answer(done)
-    watch = context.job_queue
-    if watch is not None and changed.status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
-        schedule_campaign(context, changed)
-
-
-def _preview_off_loop(d: Deps, campaign: Campaign, now: datetime) -> Preview:
-    db = open_database(resolve_database_path(d.config), migrate=False)
-    try:
-        return preview(db, d.config, campaign.spec, campaign.year, now)
-    finally:
-        db.close()
-
-
-def campaign_action(d: Deps, campaign: Campaign, action: str, now: datetime) -> Campaign:
-    return apply_action(d.campaigns.campaigns.db, d.config, campaign, action, now)
+    if changed.status == CampaignStatus.SCHEDULED and changed.opens_at is not None:
+        schedule_campaign(context.application, changed, changed.opens_at)
+    elif changed.status == CampaignStatus.RUNNING:
+        schedule_campaign(context.application, changed)
 
 
 def register(app: AnyApp) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
@@ -11,6 +13,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.models import Customer
 from bot.services import Services
+from bot.suggestions import SuggestionModel
 from bot.texts import Texts
 from storage.campaigns import CampaignStores
 from storage.repositories import MessageLog
@@ -40,10 +43,16 @@ class Deps:
 
 
 class BotData:
-    """PTB instantiates this without arguments; ``build_application`` fills in ``deps``."""
+    """PTB instantiates this without arguments; ``build_application`` fills in ``deps``.
+
+    Also what the process keeps between updates: each campaign's sender task and the
+    co-purchase model "Show me" uses (with when it was built).
+    """
 
     def __init__(self) -> None:
         self._deps: Deps | None = None
+        self.campaign_senders: dict[int, asyncio.Task[None]] = {}
+        self.suggestion_model: tuple[datetime, SuggestionModel] | None = None
 
     @property
     def deps(self) -> Deps:

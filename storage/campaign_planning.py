@@ -70,7 +70,6 @@ class Planning:
 
     planner: CampaignPlanner
     source: AudienceStore
-    calendar: OccasionCalendar
 
     def opens_at(self) -> datetime:
         spec, planner = self.planner.spec, self.planner
@@ -97,7 +96,7 @@ def planning_for(db: Database, config: Config, spec: CampaignSpec, year: int) ->
         templates=templates,
         model=load_model(db),
     )
-    return Planning(planner, AudienceStore(db), calendar)
+    return Planning(planner, AudienceStore(db))
 
 
 def preview(db: Database, config: Config, spec: CampaignSpec, year: int, now: datetime) -> Preview:

@@ -97,10 +97,6 @@ class CampaignRepository:
             )
         ]
 
-    def status_of(self, campaign_id: int) -> CampaignStatus | None:
-        row = one_row(self.db, "SELECT status FROM campaigns WHERE id = ?", [campaign_id])
-        return CampaignStatus(row["status"]) if row else None
-
     def move(
         self,
         campaign_id: int,

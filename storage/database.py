@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlite_utils import Database
 
@@ -13,6 +14,8 @@ from storage.migrations import MIGRATIONS
 
 # A second writer (an import, the CLI) holds the lock briefly; wait rather than fail.
 BUSY_TIMEOUT_MS = 5000
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -37,6 +40,16 @@ def open_database(path: str | Path, *, migrate: bool = True) -> Database:
     except OSError as exc:
         raise StorageError(f"cannot create database directory for {path}: {exc}") from exc
     return db
+
+
+def on_own_connection(path: str | Path, work: Callable[[Database], T]) -> T:
+    """Run ``work`` on a connection of its own, closed after: for heavy reads and writes in
+    a worker thread, so the event loop's connection stays free."""
+    db = open_database(path, migrate=False)
+    try:
+        return work(db)
+    finally:
+        db.close()
 
 
 def pending_migrations(db: Database) -> list[str]:
