@@ -241,7 +241,32 @@ async def test_loyal_christmas_buyers_get_one_personal_reminder_each(
     assert {r["status"] for r in shop.ledger()} == {"sent"}
     code, out = shop.cli("campaign", "report", "christmas-2026")
     assert "sent: 7" in out
-    assert "is done" in shop.cli("campaign", "list")[1] or "done" in shop.cli("campaign", "list")[1]
+    assert "christmas-2026  christmas 2026  done  (sent 7)" in shop.cli("campaign", "list")[1]
+
+
+HOSTILE = {
+    "attribute escape": "{{ customer.__class__.__mro__ }}",
+    "attr filter": "{{ customer|attr('__class__') }}",
+    "format trick": "{{ '{0.__class__}'.format(customer) }}",
+    "hidden in a branch": "{% if false %}{{ cycler.__init__.__globals__.os }}{% endif %}Hi",
+    "huge string": "{{ 'a' * 100000000 }}",
+}
+
+
+@pytest.mark.parametrize("template", HOSTILE.values(), ids=HOSTILE.keys())
+async def test_a_hostile_template_is_refused_when_the_campaign_is_saved(
+    shop: Shop, tmp_path: Path, template: str
+) -> None:
+    spec = tmp_path / "hostile.toml"
+    spec.write_text(
+        f'name = "x"\noccasion = "christmas"\n[template]\nen = """{template}"""\n',
+        encoding="utf-8",
+    )
+    code, out = shop.cli("campaign", "create", str(spec))
+    assert code == 2
+    assert "line 1" in out
+    assert "Traceback" not in out
+    assert shop.cli("campaign", "list")[1].startswith("No campaigns yet")
 
 
 async def test_exclusions_are_counted_and_rechecked_just_before_sending(
@@ -333,6 +358,56 @@ async def test_admins_see_campaigns_and_others_are_refused(shop: Shop, tmp_path:
         e.message for e in shop.sandbox.events_after(after, chat_id=OUTSIDER.id) if e.message
     ]
     assert "admins" in refusal["plain_text"]
+
+
+async def test_an_admin_starts_and_pauses_a_campaign_with_the_buttons(
+    shop: Shop, tmp_path: Path
+) -> None:
+    spec = tmp_path / "christmas.toml"
+    spec.write_text(CHRISTMAS, encoding="utf-8")
+    assert shop.cli("campaign", "create", str(spec))[0] == 0
+    shop.sandbox.add_user(ADMIN)
+    shop.sandbox.add_user(OUTSIDER)
+
+    async def listing(user: SandboxUser) -> dict[str, Any]:
+        after = shop.sandbox.seq
+        shop.sandbox.send_text(user, "/campaigns")
+        await shop.sandbox.wait_idle(quiet=0.2, timeout=10)
+        [message] = [
+            e.message for e in shop.sandbox.events_after(after, chat_id=user.id) if e.message
+        ]
+        return message
+
+    def status() -> str:
+        return str(next(iter(shop.care.db.query("SELECT status FROM campaigns")))["status"])
+
+    def button(message: dict[str, Any], label: str) -> str:
+        rows = message["reply_markup"]["inline_keyboard"]
+        [data] = [b["callback_data"] for row in rows for b in row if label in b["text"]]
+        return str(data)
+
+    async def press(user: SandboxUser, message: dict[str, Any], data: str) -> None:
+        after = shop.sandbox.seq
+        shop.sandbox.press_button(user, message["message_id"], data, force=True)
+        for _ in range(100):  # starting renders the templates off the event loop
+            await asyncio.sleep(0.1)
+            if any(e.method == "answerCallbackQuery" for e in shop.sandbox.events_after(after)):
+                return
+
+    drafts = await listing(ADMIN)
+    start = button(drafts, "Start")
+    refused = await listing(OUTSIDER)  # no buttons for them; forged callback data instead
+    await press(OUTSIDER, refused, start)
+    assert status() == "draft"
+    await press(ADMIN, drafts, start)
+    assert status() == "scheduled"
+    scheduled = await listing(ADMIN)
+    await press(ADMIN, scheduled, button(scheduled, "Pause"))
+    assert status() == "paused"
+    paused = await listing(ADMIN)
+    assert "paused" in paused["plain_text"]
+    await press(ADMIN, paused, button(paused, "Resume"))
+    assert status() == "scheduled"
 
 
 async def test_a_blocked_recipient_is_flagged_and_the_campaign_goes_on(
