@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps, StaffCha
 from handlers.desk_jobs import start_desk
 from handlers.surveys import schedule_survey, start_surveys
 from storage.campaigns import CampaignStores
-from storage.database import on_own_connection, open_database
+from storage.database import off_loop, open_database
 from storage.ingest import OrderEvent
 from storage.repositories import Repositories
 from storage.segments import recompute_segments
@@ -207,9 +206,7 @@ async def recompute_segments_job(context: CareContext) -> None:
     """Recompute RFM segments off the event loop, on a connection of its own."""
     deps = context.bot_data.deps
     path = resolve_database_path(deps.config)
-    stats = await asyncio.to_thread(
-        on_own_connection, path, lambda db: recompute_segments(db, deps.clock.now())
-    )
+    stats = await off_loop(path, lambda db: recompute_segments(db, deps.clock.now()))
     customers = stats.customers
     logger.info("segments recomputed for %d customers", customers)
 

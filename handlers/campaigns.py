@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
 from aiolimiter import AsyncLimiter
-from sqlite_utils import Database
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -39,7 +38,7 @@ from bot.texts import T
 from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
 from handlers.context import CareContext, Deps
 from storage.campaign_planning import apply_action, calendar_of, preview, write_plan
-from storage.database import on_own_connection
+from storage.database import off_loop
 from storage.suggestions import load_model, purchase_lines
 
 logger = logging.getLogger("carebot.campaigns")
@@ -56,7 +55,6 @@ REMINDER_BUTTON = re.compile(r"^cm:(\d{1,12}):(more|skip|stop|stopyes|stopno)$")
 ADMIN_BUTTON = re.compile(r"^ca:(\d{1,12}):(preview|start|pause|resume|cancel)$")
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
-Result = TypeVar("Result")
 
 
 # ------------------------------------------------------------------ jobs and the sender
@@ -67,9 +65,9 @@ def sender_running(app: AnyApp, campaign_id: int) -> bool:
     return task is not None and not task.done()
 
 
-async def off_loop(d: Deps, work: Callable[[Database], Result]) -> Result:
-    """Heavy database work in a thread, on a connection of its own."""
-    return await asyncio.to_thread(on_own_connection, resolve_database_path(d.config), work)
+def database_path(d: Deps) -> Path:
+    """Where heavy work opens a connection of its own (off the event loop's)."""
+    return resolve_database_path(d.config)
 
 
 async def start_campaigns(app: AnyApp) -> None:
@@ -131,7 +129,7 @@ async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] 
         if campaign.opens_at is not None and now < campaign.opens_at:
             schedule_campaign(app, campaign, campaign.opens_at)
             return None
-        count = await off_loop(d, lambda db: write_plan(db, d.config, campaign, now))
+        count = await off_loop(database_path(d), lambda db: write_plan(db, d.config, campaign, now))
         eligible = count.eligible
         excluded = {str(k): v for k, v in count.excluded.items()}
         moved = d.campaigns.campaigns.move(
@@ -349,7 +347,7 @@ async def suggestion_model(context: CareContext) -> SuggestionModel:
     d, data = deps(context), context.bot_data
     now = d.clock.now()
     if data.suggestion_model is None or now - data.suggestion_model[0] > MODEL_FRESH_FOR:
-        data.suggestion_model = (now, await off_loop(d, load_model))
+        data.suggestion_model = (now, await off_loop(database_path(d), load_model))
     return data.suggestion_model[1]
 
 
@@ -419,13 +417,15 @@ async def campaign_button(update: Update, context: CareContext) -> None:
         await query.answer()
         now = d.clock.now()
         result = await off_loop(
-            d, lambda db: preview(db, d.config, campaign.spec, campaign.year, now)
+            database_path(d), lambda db: preview(db, d.config, campaign.spec, campaign.year, now)
         )
         await reply(update, context, T.CAMPAIGN_PREVIEW, campaign=campaign, preview=result)
         return
     now = d.clock.now()
     try:  # starting renders the templates for real customers: off the loop
-        changed = await off_loop(d, lambda db: apply_action(db, d.config, campaign, action, now))
+        changed = await off_loop(
+            database_path(d), lambda db: apply_action(db, d.config, campaign, action, now)
+        )
     except (CampaignError, TemplateRejected) as exc:
         await query.answer(str(exc), show_alert=True)
         return

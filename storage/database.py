@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,11 @@ def on_own_connection(path: str | Path, work: Callable[[Database], T]) -> T:
         return work(db)
     finally:
         db.close()
+
+
+async def off_loop(path: str | Path, work: Callable[[Database], T]) -> T:
+    """``work`` in a worker thread on a connection of its own (from the event loop)."""
+    return await asyncio.to_thread(on_own_connection, path, work)
 
 
 def pending_migrations(db: Database) -> list[str]:
