@@ -64,6 +64,24 @@ class WebConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
+    # The admin and staff dashboard at /admin (served whenever the web server runs).
+    dashboard: bool = True
+    # Address people open the dashboard at (behind a TLS proxy: https://...). Used for the
+    # one-time login links /login sends; with https, session cookies are marked Secure.
+    public_url: str = ""
+    # A dashboard session ends this many hours after login, or after idle_minutes unused.
+    session_hours: int = 12
+    idle_minutes: int = 120
+
+    @property
+    def base_url(self) -> str:
+        """Where the dashboard is reached: ``public_url``, else the address it listens on."""
+        host = self.host if self.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
 
 
 @dataclass(frozen=True)
@@ -457,6 +475,16 @@ def _check_cross_field_rules(config: Config) -> None:
             )
     if not 1 <= config.web.port <= 65535 and config.web_server_needed:
         raise ConfigError(f"{source}: [web] port must be between 1 and 65535")
+    public = urlparse(config.web.public_url)
+    if config.web.public_url and (public.scheme not in {"http", "https"} or not public.hostname):
+        raise ConfigError(
+            f"{source}: [web] public_url must be an http(s):// address, "
+            f"got {config.web.public_url!r}"
+        )
+    if not 1 <= config.web.session_hours <= 24 * 30:
+        raise ConfigError(f"{source}: [web] session_hours must be between 1 and 720")
+    if not 5 <= config.web.idle_minutes <= 24 * 60:
+        raise ConfigError(f"{source}: [web] idle_minutes must be between 5 and 1440")
     if config.api.enabled and len(config.api.secret) < MIN_WEBHOOK_SECRET:
         raise ConfigError(
             f"{source}: [api] secret must be at least {MIN_WEBHOOK_SECRET} characters when the "

@@ -40,6 +40,7 @@ from carebot.cli_common import (
     load,
     repositories,
 )
+from carebot.dashboard_cli import dashboard
 from carebot.importer import ImportFileError, run_order_import, run_product_import
 from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
@@ -722,3 +723,4 @@ def check(ctx: click.Context) -> None:
 main.add_command(campaign)
 main.add_command(occasions)
 main.add_command(eval_group)
+main.add_command(dashboard)

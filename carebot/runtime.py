@@ -18,6 +18,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import SUPPORTED_LANGUAGES, Config, resolve_database_path
 from bot.services import Services
 from bot.texts import BOT_COMMANDS, Texts
+from carebot.dashboard.app import Dashboard
 from carebot.rate_limiter import CareRateLimiter
 from carebot.web import build_web_app, webhook_path
 from handlers import register_all
@@ -26,6 +27,7 @@ from handlers.context import CONTEXT_TYPES, BotData, CareContext, Deps, StaffCha
 from handlers.desk_jobs import start_desk
 from handlers.surveys import schedule_survey, start_surveys
 from storage.campaigns import CampaignStores
+from storage.dashboard import DashboardStores
 from storage.database import off_loop, open_database
 from storage.ingest import OrderEvent
 from storage.repositories import Repositories
@@ -116,6 +118,7 @@ def build_application(
         desk=desk,
         staff_chat=StaffChat(config.staff.chat_id),
         campaigns=CampaignStores.over(db),
+        dashboard=DashboardStores.over(db),
     )
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
@@ -224,12 +227,23 @@ def order_changed(bot: CareBot, event: OrderEvent | None) -> None:
         schedule_survey(bot.application.job_queue, bot.deps, survey)
 
 
+def dashboard_for(bot: CareBot) -> Dashboard:
+    return Dashboard(
+        config=bot.config,
+        deps=bot.deps,
+        repos=bot.repos,
+        application=bot.application,
+        db_path=resolve_database_path(bot.config),
+    )
+
+
 async def start_web(bot: CareBot) -> web.AppRunner:
     web_app = build_web_app(
         bot.config,
         bot.application,
         bot.repos,
         on_orders_changed=lambda event: order_changed(bot, event),
+        dashboard=dashboard_for(bot) if bot.config.web.dashboard else None,
     )
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()

@@ -1,4 +1,4 @@
-"""The bot's aiohttp app: Telegram webhook, health check, ingest API (later: dashboard)."""
+"""The bot's aiohttp app: Telegram webhook, health check, ingest API and the dashboard."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from telegram.ext import Application
 
 from bot.config import Config
 from carebot.api import ON_ORDERS_CHANGED, OrdersChanged, no_orders_changed_callback, register_api
+from carebot.dashboard import register_dashboard
+from carebot.dashboard.app import Dashboard
+from carebot.dashboard.auth import dashboard_guard
 from storage.repositories import Repositories
 
 logger = logging.getLogger("carebot.web")
@@ -61,9 +64,11 @@ def build_web_app(
     repos: Repositories,
     *,
     on_orders_changed: OrdersChanged | None = None,
+    dashboard: Dashboard | None = None,
 ) -> web.Application:
-    """The web app; ``on_orders_changed`` is called after the ingest API changed orders."""
-    app = web.Application(client_max_size=1024 * 1024)
+    """The web app; ``on_orders_changed`` is called after the ingest API changed orders;
+    the dashboard is served at /admin when given."""
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[dashboard_guard])
     app[CONFIG] = config
     app[PTB_APP] = application
     app[ON_ORDERS_CHANGED] = on_orders_changed or no_orders_changed_callback
@@ -72,4 +77,6 @@ def build_web_app(
         app.router.add_post(webhook_path(config), telegram_webhook)
     if config.api.enabled:
         register_api(app, config, application, repos)
+    if dashboard is not None:
+        register_dashboard(app, dashboard)
     return app

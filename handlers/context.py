@@ -16,6 +16,7 @@ from bot.services import Services
 from bot.suggestions import SuggestionModel
 from bot.texts import Texts
 from storage.campaigns import CampaignStores
+from storage.dashboard import DashboardStores
 from storage.repositories import MessageLog
 from storage.tickets import DeskStores
 
@@ -40,6 +41,7 @@ class Deps:
     desk: DeskStores
     staff_chat: StaffChat
     campaigns: CampaignStores
+    dashboard: DashboardStores
 
 
 class BotData:

@@ -416,3 +416,58 @@ def m005_campaigns(db: Database) -> None:
             ON campaign_deliveries(customer_id, sent_at);
         """
     )
+
+
+@MIGRATIONS()
+def m006_dashboard(db: Database) -> None:
+    """The web dashboard: accounts, sessions, one-time login links, settings, audit trail."""
+    db.executescript(
+        """
+        CREATE TABLE dashboard_accounts (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'staff')),
+            password_hash TEXT,
+            telegram_user_id INTEGER UNIQUE,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_login_at TEXT
+        );
+
+        CREATE TABLE dashboard_sessions (
+            token_hash TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES dashboard_accounts(id) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            remote TEXT
+        );
+        CREATE INDEX dashboard_sessions_by_account ON dashboard_sessions(account_id);
+
+        CREATE TABLE dashboard_login_links (
+            token_hash TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES dashboard_accounts(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+
+        CREATE TABLE dashboard_settings (
+            section TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by INTEGER REFERENCES dashboard_accounts(id) ON DELETE SET NULL
+        );
+
+        CREATE TABLE dashboard_audit (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER REFERENCES dashboard_accounts(id) ON DELETE SET NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        """
+    )
