@@ -103,6 +103,8 @@ class T(StrEnum):
     REMINDER_NOT_YOURS = "reminder_not_yours.txt"
     ADMIN_ONLY = "admin_only.html"
     ADMIN_ONLY_SHORT = "admin_only_short.txt"
+    DASHBOARD_LINK = "dashboard_link.html"
+    DASHBOARD_OFF = "dashboard_off.html"
     CAMPAIGNS_LIST = "campaigns_list.html"
     CAMPAIGN_PREVIEW = "campaign_preview.html"
     CAMPAIGN_ACTION_DONE = "campaign_action_done.txt"

@@ -9,6 +9,7 @@ from telegram.ext import Application
 from bot.texts import Texts
 from handlers import (
     campaigns,
+    dashboard_login,
     errors,
     fallback,
     membership,
@@ -35,6 +36,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any], texts: Texts) -
     tickets.register(app)
     surveys.register(app)
     campaigns.register(app)
+    dashboard_login.register(app)
     staff.register(app)
     menu.register(app, texts)
     questions.register_free_text(app)

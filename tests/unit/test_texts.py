@@ -70,6 +70,7 @@ CAMPAIGN = Campaign(
 SAMPLE: dict[str, Any] = {
     "name": "Ann <b>",
     "shop": "Demo Gifts",
+    "url": "https://care.example/admin/login/link?token=abc",
     "linked": False,
     "question": "How long does delivery take?",
     "answer": "1-3 days",
