@@ -7,7 +7,9 @@ import contextlib
 import csv
 import dataclasses
 import logging
+import secrets
 import signal
+import socket
 import sqlite3
 import sys
 import time
@@ -27,6 +29,7 @@ from bot.importing import (
     parse_column_map,
     with_date_format,
 )
+from bot.passwords import hash_password
 from bot.reports import build_report
 from bot.segments import SegmentSummary
 from bot.survey_report import GroupBy, build_survey_report
@@ -46,6 +49,7 @@ from carebot.loading import import_faq, load_demo_shop
 from carebot.runtime import build_application, services_over
 from carebot.survey_views import survey_csv_rows, survey_report_lines
 from carebot.ticket_views import period_label, report_lines, ticket_details, ticket_lines
+from storage.dashboard import DashboardStores, issue_login_link
 from storage.database import StorageError, applied_migrations, open_database, pending_migrations
 from storage.reports import customer_labels, order_external_id, tickets_created
 from storage.segments import SegmentRepository, compute_segments, recompute_segments
@@ -148,7 +152,14 @@ def shell(ctx: click.Context, as_user: int | None) -> None:
     start_shell(config, as_user)
 
 
-def start_shell(config: Config, as_user: int | None, users: dict[int, str] | None = None) -> None:
+def start_shell(
+    config: Config,
+    as_user: int | None,
+    users: dict[int, str] | None = None,
+    *,
+    with_web: bool = False,
+) -> None:
+    """The terminal sandbox; ``with_web`` keeps the web server (the demo's dashboard) on."""
     from carebot.shell import run_shell  # the sandbox is only needed here
 
     # The conversation is the output here; keep routine log lines out of it.
@@ -157,7 +168,7 @@ def start_shell(config: Config, as_user: int | None, users: dict[int, str] | Non
     polling = dataclasses.replace(
         config,
         telegram=dataclasses.replace(config.telegram, mode="polling"),
-        web=dataclasses.replace(config.web, enabled=False),
+        web=dataclasses.replace(config.web, enabled=with_web),
     )
     try:
         asyncio.run(run_shell(polling, user_id=as_user, known_users=users or {}))
@@ -183,11 +194,52 @@ def demo(ctx: click.Context) -> None:
         f"{shop.faq_entries} FAQ entries ({DEMO_DATABASE})."
     )
     if config.uses_sandbox:
+        with_web = port_is_free(config.web.host, config.web.port)
+        if with_web:
+            click.echo(demo_dashboard_access(config))
+        else:
+            click.echo(f"Port {config.web.port} is busy: the demo runs without its dashboard.")
         click.echo("No Telegram token configured: starting the terminal sandbox.\n")
-        start_shell(config, None, shop.telegram_users)
+        start_shell(config, None, shop.telegram_users, with_web=with_web)
     else:
         click.echo("Starting on Telegram; press Ctrl+C to stop.")
         serve(config)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with contextlib.closing(socket.socket()) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def demo_dashboard_access(config: Config) -> str:
+    """A "demo" admin account with a fresh random password (and a one-time link) per start."""
+    db = repositories(config).db
+    stores = DashboardStores.over(db)
+    now, password = SystemClock().now(), secrets.token_urlsafe(12)
+    try:
+        account = stores.accounts.by_username("demo")
+        if account is None:
+            account = stores.accounts.create(
+                "demo",
+                display_name="Demo admin",
+                role="admin",
+                password_hash=hash_password(password),
+                telegram_user_id=None,
+                now=now,
+            )
+        else:
+            stores.accounts.update(account.id, now, password_hash=hash_password(password))
+        link = issue_login_link(stores.links, account.id, config.web.base_url, now)
+    finally:
+        db.close()
+    return (
+        f"Dashboard: {config.web.base_url}/admin (user demo, password {password})\n"
+        f"  or open this one-time link: {link}"
+    )
 
 
 @main.group()

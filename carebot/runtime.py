@@ -170,10 +170,13 @@ async def publish_commands(bot: CareBot) -> None:
 
 
 async def purge_link_tokens(context: CareContext) -> None:
-    """Hourly: forget deep-link tokens that expired unused."""
-    removed = context.bot_data.deps.services.links.purge_expired()
+    """Hourly: forget deep-link tokens that expired unused, and ended dashboard sessions."""
+    deps = context.bot_data.deps
+    removed = deps.services.links.purge_expired()
     if removed:
         logger.info("purged %d expired link tokens", removed)
+    idle = timedelta(minutes=deps.config.web.idle_minutes)
+    deps.dashboard.sessions.purge_expired(deps.clock.now(), idle)
 
 
 def schedule_maintenance(bot: CareBot) -> None:
