@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian's Chromium for the browser tests (tests/browser): Playwright drives it, and never
+# downloads a browser of its own.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint bench clean
 
@@ -12,12 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
 ## Install, load the demo shop and start the bot (Telegram with a token, else the terminal sandbox).
 demo: $(STAMP)
 	$(BIN)/carebot demo
 
-## Install and run every test, ruff and mypy.
-test: $(STAMP)
+## Install (Python packages, and Chromium for the browser tests) and run every test, ruff and mypy.
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
