@@ -502,30 +502,8 @@ def _check_cross_field_rules(config: Config) -> None:
             f"{source}: [staff] chat_id must be a group id (negative, like -1001234567890), "
             f"got {config.staff.chat_id}"
         )
-    _check_ranges(
-        source,
-        "surveys",
-        config.surveys,
-        (
-            ("delay_days", 0, 365),
-            ("min_days_between", 0, 365),
-            ("expire_days", 1, 90),
-            ("followup_max_score", 0, 5),
-            ("recovery_max_score", 0, 5),
-            ("nps_percent", 0, 100),
-        ),
-    )
-    _check_ranges(
-        source,
-        "campaigns",
-        config.campaigns,
-        (
-            ("messages_per_second", 1, 30),
-            ("min_days_between", 0, 365),
-            ("attribution_days", 1, 90),
-            ("preview_samples", 1, 20),
-        ),
-    )
+    for name, ranges in SECTION_RANGES.items():
+        _check_ranges(source, name, getattr(config, name), ranges)
     if not re.fullmatch(r"[A-Z]{2}", config.shop.country):
         raise ConfigError(
             f'{source}: [shop] country must be a two-letter ISO code like "GB", '
@@ -540,6 +518,45 @@ def _check_cross_field_rules(config: Config) -> None:
         raise ConfigError(f"{source}: [tickets] reopen_days must be between 1 and 365")
     if config.links.token_ttl_hours < 1:
         raise ConfigError(f"{source}: [links] token_ttl_hours must be at least 1")
+
+
+# (key, lowest, highest) of each section with quiet hours and bounded numbers; shared by the
+# loader and by settings saved on the dashboard (``override_section``).
+SECTION_RANGES: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "surveys": (
+        ("delay_days", 0, 365),
+        ("min_days_between", 0, 365),
+        ("expire_days", 1, 90),
+        ("followup_max_score", 0, 5),
+        ("recovery_max_score", 0, 5),
+        ("nps_percent", 0, 100),
+    ),
+    "campaigns": (
+        ("messages_per_second", 1, 30),
+        ("min_days_between", 0, 365),
+        ("attribution_days", 1, 90),
+        ("preview_samples", 1, 20),
+    ),
+}
+
+
+def override_section(section: str, base: Any, values: Mapping[str, Any], *, source: str) -> Any:
+    """``base`` (a section of a loaded Config) with ``values`` applied, checked exactly as the
+    loader checks that section: known keys, types, ranges. Text is read the way environment
+    values are ("5", "true"), so form fields can be passed as typed. Raises ConfigError."""
+    cls = _SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key [{section}] {key}")
+        raw = _from_env(value, hints[key]) if isinstance(value, str) else value
+        changes[key] = _coerce(raw, hints[key], f"[{section}] {key}", source)
+    updated = dataclasses.replace(base, **changes)
+    if section in SECTION_RANGES:
+        _check_ranges(source, section, updated, SECTION_RANGES[section])
+    return updated
 
 
 def _check_ranges(

@@ -17,6 +17,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.clock import Clock, SystemClock
 from bot.config import SUPPORTED_LANGUAGES, Config, resolve_database_path
 from bot.services import Services
+from bot.survey_settings import apply_saved_settings
 from bot.texts import BOT_COMMANDS, Texts
 from carebot.dashboard.app import Dashboard
 from carebot.rate_limiter import CareRateLimiter
@@ -120,6 +121,8 @@ def build_application(
         campaigns=CampaignStores.over(db),
         dashboard=DashboardStores.over(db),
     )
+    # Survey settings saved on the dashboard win over config.toml.
+    apply_saved_settings(services.surveys, config.surveys, deps.dashboard.settings)
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(token or config.telegram.token)
