@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from bot.config import ConfigError, SurveysConfig, override_section
+from bot.config import SECTION_RANGES, ConfigError, SurveysConfig, override_section
 from bot.surveys import SurveyService
 
 logger = logging.getLogger("carebot.surveys")
@@ -30,6 +31,12 @@ class SettingField:
     kind: Literal["number", "switch", "choice", "text"]
     choices: tuple[str, ...] = ()
 
+    @property
+    def allowed(self) -> str:
+        """ "0-365" for a bounded number (the loader's own range), else ""."""
+        bounds = [(low, high) for key, low, high in SECTION_RANGES[SECTION] if key == self.key]
+        return f"{bounds[0][0]}-{bounds[0][1]}" if bounds else ""
+
 
 FIELDS = (
     SettingField("enabled", "Surveys on", "Send satisfaction surveys at all.", "switch"),
@@ -38,9 +45,9 @@ FIELDS = (
         "Send after the order is",
         '"delivered" (ingest API status) or "placed", for shops that send no delivery events.',
         "choice",
-        ("delivered", "placed"),
+        typing.get_args(typing.get_type_hints(SurveysConfig)["send_after"]),
     ),
-    SettingField("delay_days", "Delay (days)", "Days after that status; 0-365.", "number"),
+    SettingField("delay_days", "Delay (days)", "Days after that status.", "number"),
     SettingField(
         "quiet_hours",
         "Quiet hours",
@@ -50,26 +57,26 @@ FIELDS = (
     SettingField(
         "min_days_between",
         "Days between purchase surveys",
-        "At most one purchase survey per customer in this many days; 0-365.",
+        "At most one purchase survey per customer in this many days.",
         "number",
     ),
-    SettingField("expire_days", "Closes after (days)", "Unanswered surveys close; 1-90.", "number"),
+    SettingField("expire_days", "Closes after (days)", "Unanswered surveys close.", "number"),
     SettingField(
         "followup_max_score",
         "Ask what went wrong up to score",
-        'Scores up to this get "what went wrong?"; 0-5 (0: never).',
+        'Scores up to this get "what went wrong?" (0: never).',
         "number",
     ),
     SettingField(
         "recovery_max_score",
         "Recovery ticket up to score",
-        "Scores up to this open a service-recovery ticket; 0-5 (0: never).",
+        "Scores up to this open a service-recovery ticket (0: never).",
         "number",
     ),
     SettingField(
         "nps_percent",
         "NPS question (% of high scores)",
-        "Share of purchase surveys with a high score that also ask the 0-10 question; 0-100.",
+        "Share of purchase surveys with a high score that also ask the 0-10 question.",
         "number",
     ),
     SettingField(
@@ -79,7 +86,6 @@ FIELDS = (
         "switch",
     ),
 )
-KEYS = tuple(f.key for f in FIELDS)
 
 
 class SettingsStore(Protocol):
