@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ Role = Literal["admin", "staff"]
 ROLES: tuple[Role, ...] = ("admin", "staff")
 LOGIN_LINK_PATH = "/admin/login/link"
 LOGIN_LINK_LIFETIME = timedelta(minutes=10)
+USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def token_hash(token: str) -> str:
@@ -83,6 +85,8 @@ class AccountRepository:
         telegram_user_id: int | None,
         now: datetime,
     ) -> Account:
+        if not USERNAME.match(username):
+            raise AccountError("a username may hold letters, digits, '.', '_' and '-' only")
         if self.by_username(username) is not None:
             raise AccountError(f"there is already an account called {username!r}")
         if telegram_user_id is not None and self.by_telegram_user(telegram_user_id) is not None:
@@ -148,6 +152,19 @@ class AccountRepository:
             if changes.get("active") is False or "password_hash" in changes or "role" in changes:
                 # Disabled, demoted or a new password: every open session ends.
                 self.db.execute("DELETE FROM dashboard_sessions WHERE account_id = ?", [account_id])
+
+    def update_keeping_an_admin(self, account_id: int, now: datetime, **changes: Any) -> None:
+        """``update``, refused when it would disable or demote the last active admin."""
+        with write_transaction(self.db):
+            account = self.get(account_id)
+            if account is None:
+                raise AccountError("no such account")
+            loses_admin = changes.get("active") is False or changes.get("role", "admin") != "admin"
+            if account.is_admin and account.active and loses_admin and self.active_admins() <= 1:
+                raise AccountError(
+                    f"{account.username} is the last active admin; make another admin first"
+                )
+            self.update(account_id, now, **changes)
 
     def logged_in(self, account_id: int, now: datetime) -> None:
         self.db.execute(

@@ -400,6 +400,28 @@ def _faq(row: dict[str, Any]) -> FaqEntry:
     )
 
 
+def _faq_values(e: FaqEntry, now: datetime) -> dict[str, Any]:
+    return {
+        "slug": e.slug,
+        "lang": e.lang,
+        "q": e.question,
+        "kw": e.keywords,
+        "a": e.answer,
+        "qt": index_text(e.question),
+        "kt": index_text(e.keywords),
+        "at": index_text(e.answer),
+        "now": to_iso(now),
+    }
+
+
+class FaqSlugTaken(ValueError):
+    """Another FAQ entry already has this slug and language."""
+
+    def __init__(self, entry: FaqEntry) -> None:
+        super().__init__(f"there is already an entry {entry.slug} in {entry.lang}")
+        self.entry = entry
+
+
 @dataclass(frozen=True)
 class FaqCandidate:
     entry: FaqEntry
@@ -426,20 +448,58 @@ class FaqRepository:
                         keyword_terms = excluded.keyword_terms,
                         answer_terms = excluded.answer_terms, updated_at = excluded.updated_at
                     """,
-                    {
-                        "slug": e.slug,
-                        "lang": e.lang,
-                        "q": e.question,
-                        "kw": e.keywords,
-                        "a": e.answer,
-                        "qt": index_text(e.question),
-                        "kt": index_text(e.keywords),
-                        "at": index_text(e.answer),
-                        "now": to_iso(now),
-                    },
+                    _faq_values(e, now),
                 )
                 count += 1
         return count
+
+    def add(self, entry: FaqEntry, now: datetime) -> int | None:
+        """A new entry's id; None when (slug, lang) already has one (nothing is replaced)."""
+        cursor = self.db.execute(
+            """
+            INSERT INTO faq_entries (slug, lang, question, keywords, answer,
+                question_terms, keyword_terms, answer_terms, updated_at)
+            VALUES (:slug, :lang, :q, :kw, :a, :qt, :kt, :at, :now)
+            ON CONFLICT (slug, lang) DO NOTHING
+            """,
+            _faq_values(entry, now),
+        )
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def replace(self, entry_id: int, entry: FaqEntry, now: datetime) -> bool:
+        """Overwrite one entry by id (slug and language may change); False if it is gone.
+
+        Raises ``FaqSlugTaken`` when another entry already has that slug and language.
+        """
+        with write_transaction(self.db):
+            other = self.get(entry.slug, entry.lang)
+            if other is not None and other.id != entry_id:
+                raise FaqSlugTaken(other)
+            cursor = self.db.execute(
+                """
+                UPDATE faq_entries SET slug = :slug, lang = :lang, question = :q,
+                    keywords = :kw, answer = :a, question_terms = :qt, keyword_terms = :kt,
+                    answer_terms = :at, updated_at = :now
+                WHERE id = :id
+                """,
+                {**_faq_values(entry, now), "id": entry_id},
+            )
+        return cursor.rowcount == 1
+
+    def delete(self, entry_id: int) -> bool:
+        return self.db.execute("DELETE FROM faq_entries WHERE id = ?", [entry_id]).rowcount == 1
+
+    def all(self) -> list[FaqEntry]:
+        rows = self.db.query("SELECT * FROM faq_entries ORDER BY slug, lang")
+        return [_faq(r) for r in rows]
+
+    def feedback_counts(self) -> dict[str, tuple[int, int]]:
+        """Per slug: how many answers were rated helpful, and how many not."""
+        rows = self.db.query(
+            """SELECT faq_slug, TOTAL(helpful = 1) AS yes, TOTAL(helpful = 0) AS no
+               FROM faq_feedback GROUP BY faq_slug"""
+        )
+        return {r["faq_slug"]: (int(r["yes"]), int(r["no"])) for r in rows}
 
     def search(self, terms: list[str], limit: int = 5) -> list[FaqCandidate]:
         """Best-ranked entries for any of the terms; keywords weigh most, then the question."""
