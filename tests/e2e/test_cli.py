@@ -59,10 +59,10 @@ def test_db_migrate_is_repeatable(tmp_path: Path) -> None:
     path = str(write_config(tmp_path))
     code, out, _ = run("--config", path, "db", "migrate")
     assert code == 0
-    assert "applied 5 migration(s); 5 in total, none pending" in out
+    assert "applied 6 migration(s); 6 in total, none pending" in out
     assert (tmp_path / "shop.db").exists()
     code, out, _ = run("--config", path, "db", "migrate")
-    assert "applied 0 migration(s); 5 in total, none pending" in out
+    assert "applied 0 migration(s); 6 in total, none pending" in out
 
 
 def test_faq_import_keeps_good_entries_and_names_bad_ones(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def test_migrations_from_zero_and_again_are_a_no_op(tmp_path: Path) -> None:
         "m003_tickets",
         "m004_surveys",
         "m005_campaigns",
+        "m006_dashboard",
     ]
     assert again.journal_mode == "wal"
     assert {"customers", "orders", "order_items", "messages", "faq_entries_fts"} <= set(
