@@ -272,10 +272,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     if stored and needs_rehash(stored):
         new_hash = await asyncio.to_thread(hash_password, password)
         dashboard.stores.accounts.update(account.id, dashboard.now(), password_hash=new_hash)
-    return _signed_in(request, account, _safe_next(text_field(form, "next")), "password")
+    return start_session(request, account, _safe_next(text_field(form, "next")), "password")
 
 
-def _signed_in(request: web.Request, account: Account, target: str, how: str) -> web.Response:
+def start_session(request: web.Request, account: Account, target: str, how: str) -> web.Response:
+    """Sign ``account`` in on this browser and redirect to ``target`` (raises the redirect)."""
     dashboard = dashboard_of(request)
     now, config = dashboard.now(), dashboard.config.web
     token, _session = dashboard.stores.sessions.start(
@@ -324,7 +325,7 @@ async def link_login(request: web.Request) -> web.StreamResponse:
     if account is None or not account.active:
         page = render_page(request, "login_link.html", status=410, csrf="", token="", valid=False)
         return page
-    return _signed_in(request, account, PREFIX, "telegram link")
+    return start_session(request, account, PREFIX, "telegram link")
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -29,7 +29,7 @@ from carebot.dashboard.app import (
     see_other,
     text_field,
 )
-from carebot.dashboard.auth import THROTTLE, _signed_in
+from carebot.dashboard.auth import THROTTLE, start_session
 from storage.dashboard import ROLES, Account, AccountError, Role
 
 MAX_DISPLAY_NAME = 100
@@ -297,7 +297,7 @@ async def change_my_password(request: web.Request) -> web.StreamResponse:
     dashboard.stores.accounts.update(me.id, dashboard.now(), password_hash=password_hash)
     dashboard.audit(request, "password changed", me.username)
     # Every session of the account ended with the new password; this browser gets a new one.
-    return _signed_in(request, me, "/admin/account?changed=1", "after a password change")
+    return start_session(request, me, "/admin/account?changed=1", "after a password change")
 
 
 def register(routes: Routes) -> None:
