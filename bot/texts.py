@@ -81,6 +81,8 @@ class T(StrEnum):
     STAFF_PERSON_ASKED = "staff_person_asked.html"
     STAFF_TICKET_DONE = "staff_ticket_done.html"
     STAFF_ACTION_DONE = "staff_action_done.txt"
+    STAFF_WEB_REPLY = "staff_web_reply.html"
+    STAFF_WEB_NOTE = "staff_web_note.html"
     ORDERS_NOT_LINKED = "orders_not_linked.html"
     ORDERS_NONE = "orders_none.html"
     ORDERS_LIST = "orders_list.html"

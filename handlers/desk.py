@@ -9,6 +9,7 @@ Used by handlers and by jobs alike, so it takes the bot and the dependencies exp
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from bot.texts import T
 from bot.tickets import Actor, Breach, RelayRecord, Ticket, TicketStatus
 from handlers.common import Outgoing, fit, inline_keyboard, run_at, send_text
 from handlers.context import CareContext, Deps
+from storage.tickets import DASHBOARD_CHAT_ID
 
 logger = logging.getLogger("carebot.desk")
 
@@ -33,6 +35,13 @@ _TOPIC_GONE = ("thread not found", "topic_id_invalid", "topic_deleted", "replied
 RECENT_ORDERS_ON_CARD = 3
 MAX_CAPTION = 1024
 EARLIER_TICKETS_ON_CARD = 5
+# Staff messages written on the web dashboard. They go to the customer as text (their copy in
+# the staff chat is the bot's post, not an original to copy) and are signed with the
+# account's name (a dashboard account is always a person, unlike an anonymous group admin).
+WEB_REPLY = "web"
+WEB_CANNED = "web_canned"
+WEB_KINDS = (WEB_REPLY, WEB_CANNED)
+SENT_AS_TEXT = ("canned", *WEB_KINDS)
 
 
 def topic_gone(error: TelegramError) -> bool:
@@ -82,8 +91,11 @@ class Desk:
             reply_to=None if ticket.staff_thread_id else ticket.card_message_id,
         )
 
-    async def note(self, ticket: Ticket, key: T, **values: Any) -> Message | None:
-        """A message for staff in the ticket's place; never reaches the customer."""
+    async def note(
+        self, ticket: Ticket, key: T, *, mapped: bool = True, **values: Any
+    ) -> Message | None:
+        """A message for staff in the ticket's place; never reaches the customer. ``mapped``:
+        remembered as the ticket's (off when the caller stores it in the ledger itself)."""
         if not self.staff_chat_id or not ticket.posted:
             return None
         try:
@@ -93,7 +105,8 @@ class Desk:
         except TelegramError as exc:
             logger.warning("note on ticket #%s not posted: %s", ticket.id, exc)
             return None
-        self.remember(ticket, message)
+        if mapped:
+            self.remember(ticket, message)
         return message
 
     def remember(self, ticket: Ticket, message: Message) -> None:
@@ -315,7 +328,7 @@ class Desk:
         reply_to = self._original_in_customer_chat(record)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         body = self._signed(customer, record)
-        if record.kind == "canned" or (body is not None and record.kind == "text"):
+        if record.kind in SENT_AS_TEXT or (body is not None and record.kind == "text"):
             text, mode = fit(body or record.text or "")
             return await self.bot.send_message(
                 chat_id, text, parse_mode=mode, reply_parameters=reply
@@ -332,17 +345,102 @@ class Desk:
 
     def _signed(self, customer: Customer, record: RelayRecord) -> str | None:
         """The reply (text, or a photo's caption) signed "Maria, Demo Gifts:" when
-        ``sign_replies`` is on; None when it goes as the shop. Anonymous group admins have no
-        person's name to sign with, and a signed caption over Telegram's limit goes unsigned."""
-        if not (self.d.config.staff.sign_replies and record.author_id and record.text):
+        ``sign_replies`` is on; None when it goes as the shop. A signed caption over
+        Telegram's limit goes unsigned."""
+        if not (record.text and self._signs(record.kind, record.author_id)):
             return None
+        return self._sign(customer, record.author_name or "", record.text)
+
+    def _signs(self, kind: str, author_id: int | None) -> bool:
+        """Anonymous group admins have no person's name to sign with; dashboard accounts do."""
+        return self.d.config.staff.sign_replies and (author_id is not None or kind in WEB_KINDS)
+
+    def _sign(self, customer: Customer, agent: str, body: str) -> str:
         return self.label(
             T.STAFF_REPLY_SIGNED,
             self.d.services.customers.language_of(customer),
-            agent=record.author_name,
+            agent=agent,
             shop=self.d.config.shop.name,
-            body=record.text,
+            body=body,
         )
+
+    def reply_length(self, ticket: Ticket, staff: Actor, text_html: str, kind: str) -> int:
+        """A reply's length as the customer gets it (with the signature, if replies are
+        signed), counted as Telegram counts against its limit."""
+        customer = self.d.desk.customers.get(ticket.customer_id)
+        if customer is not None and self._signs(kind, staff.id):
+            text_html = self._sign(customer, staff.name, text_html)
+        return visible_length(text_html)
+
+    # ------------------------------------------------------------------ staff replies
+
+    async def reply(
+        self,
+        ticket: Ticket,
+        staff: Actor,
+        *,
+        kind: str,
+        text: str | None,
+        source: tuple[int, int],
+        reply_to_message_id: int | None = None,
+    ) -> RelayRecord | None:
+        """A staff reply to the customer: stored first (keyed by its source message, chat and
+        id), then sent. Returns the stored record with the outcome (delivered, or failed with
+        the reason); None if that source was already stored (an update delivered twice)."""
+        record = self.d.desk.relays.record(
+            ticket.id,
+            direction="to_customer",
+            kind=kind,
+            text=text,
+            source_chat_id=source[0],
+            source_message_id=source[1],
+            author=staff,
+            now=self.d.clock.now(),
+            reply_to_message_id=reply_to_message_id,
+        )
+        if record is None:
+            return None
+        await self.to_customer(ticket, record)
+        return self.d.desk.relays.get(record.id)
+
+    async def reply_from_web(
+        self, ticket: Ticket, staff: Actor, text_html: str, *, kind: str = WEB_REPLY
+    ) -> RelayRecord | None:
+        """A reply written on the web dashboard, sent as one typed in the ticket's topic. A
+        copy goes into the topic first: staff in Telegram see what was answered, and the copy
+        is the reply's source in the ledger (a reply to it in Telegram stays in the ticket)."""
+        ticket, source = await self._dashboard_copy(ticket, T.STAFF_WEB_REPLY, staff, text_html)
+        return await self.reply(ticket, staff, kind=kind, text=text_html, source=source)
+
+    async def note_from_web(self, ticket: Ticket, staff: Actor, text: str) -> RelayRecord | None:
+        """An internal note written on the dashboard: stored, and shown to staff in the topic."""
+        ticket, source = await self._dashboard_copy(
+            ticket, T.STAFF_WEB_NOTE, staff, html.escape(text)
+        )
+        return self.d.desk.relays.record(
+            ticket.id,
+            direction="note",
+            kind="note",
+            text=text,
+            source_chat_id=source[0],
+            source_message_id=source[1],
+            author=staff,
+            now=self.d.clock.now(),
+        )
+
+    async def _dashboard_copy(
+        self, ticket: Ticket, key: T, staff: Actor, body_html: str
+    ) -> tuple[Ticket, tuple[int, int]]:
+        """Post a dashboard message's copy in the ticket's staff place (giving the ticket its
+        place first if it has none yet) and return the ticket with the copy's (chat, message)
+        ids. Without a staff chat, or if Telegram refuses, the dashboard numbers the message
+        itself (chat 0), so it is still stored exactly once."""
+        if self.staff_chat_id and not ticket.posted:
+            ticket = await self.post(ticket)
+        copy = await self.note(ticket, key, mapped=False, agent=staff.name, body=body_html)
+        if copy is not None:
+            return ticket, (copy.chat_id, copy.message_id)
+        return ticket, (DASHBOARD_CHAT_ID, self.d.desk.relays.next_dashboard_message_id())
 
     def _original_in_customer_chat(self, record: RelayRecord) -> int | None:
         """If staff replied to a relayed customer message, the customer's original message."""

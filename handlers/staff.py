@@ -14,7 +14,7 @@ from typing import Any
 from telegram import Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.canned import CannedError, check_canned, merged_canned, render_canned
+from bot.canned import CannedError, check_canned
 from bot.sla import Priority
 from bot.texts import T
 from bot.tickets import Actor, Ticket, TicketStatus
@@ -22,7 +22,7 @@ from handlers.common import PRIVATE_MESSAGES, Outgoing, deps, reply, send_text
 from handlers.context import CareContext
 from handlers.desk import Desk, desk_of
 from handlers.record import message_kind
-from handlers.surveys import schedule_survey
+from handlers.ticket_actions import TicketWork, UnknownCanned, canned_replies
 
 STAFF_COMMANDS = ("resolve", "note", "canned", "ban", "unban", "claim", "priority")
 TICKET_BUTTON = re.compile(r"^tk:(\d{1,12}):(claim|resolve|up|down)$")
@@ -86,7 +86,7 @@ async def answer_here(update: Update, context: CareContext, key: T, **values: An
 
 async def staff_message(update: Update, context: CareContext) -> None:
     """Staff wrote in a ticket's place: store it, then copy it to the customer."""
-    message, d = update.effective_message, deps(context)
+    message = update.effective_message
     ticket = ticket_here(update, context)
     if message is None or ticket is None:
         return  # team chatter outside any ticket
@@ -97,20 +97,14 @@ async def staff_message(update: Update, context: CareContext) -> None:
     if ticket.status == TicketStatus.CLOSED:
         await answer_here(update, context, T.STAFF_TICKET_DONE, ticket=ticket)
         return
-    record = d.desk.relays.record(
-        ticket.id,
-        direction="to_customer",
+    await desk_of(context).reply(
+        ticket,
+        staff,
         kind=message_kind(message),
         text=message.text_html if message.text else message.caption_html,
-        source_chat_id=message.chat_id,
-        source_message_id=message.message_id,
-        author=staff,
-        now=d.clock.now(),
+        source=(message.chat_id, message.message_id),
         reply_to_message_id=explicit_reply_to(message),
     )
-    if record is None:
-        return
-    await desk_of(context).to_customer(ticket, record)
 
 
 async def staff_command(update: Update, context: CareContext) -> None:
@@ -140,10 +134,12 @@ def _manages_canned(rest: str) -> bool:
 
 
 class TicketAction:
-    """One staff action on one ticket, from a button or a command."""
+    """One staff action on one ticket from a command: the Telegram side of ``TicketWork``
+    (answers in the topic), which the web dashboard calls too."""
 
     def __init__(self, desk: Desk, context: CareContext, ticket: Ticket, staff: Actor) -> None:
         self.desk, self.context, self.ticket, self.staff = desk, context, ticket, staff
+        self.work = TicketWork(desk, staff)
         self.d = desk.d
         self.now = self.d.clock.now()
 
@@ -157,38 +153,9 @@ class TicketAction:
         elif name == "priority":
             await self.priority(update, argument)
         elif name in ("claim", "resolve"):
-            done = await (self.claim() if name == "claim" else self.resolve())
-            if not done:
+            act = self.work.claim if name == "claim" else self.work.resolve
+            if await act(self.ticket) is None:
                 await answer_here(update, self.context, T.STAFF_TICKET_DONE, ticket=self.ticket)
-
-    async def claim(self) -> bool:
-        if self.ticket.status == TicketStatus.CLOSED:
-            return False
-        self.ticket = self.d.services.tickets.claim(self.ticket, self.staff, self.now)
-        await self.desk.refresh(self.ticket)
-        return True
-
-    async def resolve(self) -> bool:
-        resolved = self.d.services.tickets.resolve(self.ticket, self.staff, self.now)
-        if resolved is None:
-            return False
-        self.ticket = resolved
-        await self.desk.tell_customer(
-            resolved, T.TICKET_RESOLVED, reopen_days=self.d.config.tickets.reopen_days
-        )
-        await self.desk.note(resolved, T.STAFF_RESOLVED, staff=self.staff)
-        await self.desk.refresh(resolved, rename=True)
-        self.desk.track(resolved)
-        survey = self.d.services.surveys.plan_support(
-            resolved.customer_id, resolved.id, self.staff.id, self.staff.name, self.now
-        )
-        if survey is not None:  # how did we do? (sent when the courtesy rules allow)
-            schedule_survey(self.context.job_queue, self.d, survey)
-        return True
-
-    async def shift_priority(self, steps: int) -> None:
-        changed = self.d.services.tickets.shift_priority(self.ticket, steps, self.staff, self.now)
-        await self._priority_changed(changed)
 
     async def priority(self, update: Update, argument: str) -> None:
         try:
@@ -196,14 +163,7 @@ class TicketAction:
         except ValueError:
             await answer_here(update, self.context, T.STAFF_USAGE, usage="priority")
             return
-        changed = self.d.services.tickets.set_priority(self.ticket, priority, self.staff, self.now)
-        await self._priority_changed(changed)
-
-    async def _priority_changed(self, changed: Ticket) -> None:
-        if changed.priority != self.ticket.priority:
-            self.ticket = changed
-            await self.desk.refresh(changed)
-            self.desk.track(changed)
+        self.ticket = await self.work.set_priority(self.ticket, priority)
 
     async def note(self, update: Update, text: str) -> None:
         """An internal note: stored with the ticket, never sent to the customer."""
@@ -228,44 +188,24 @@ class TicketAction:
         """Send a canned reply, filled in for this customer and ticket."""
         message = update.effective_message
         assert message is not None
-        replies = all_canned(self.context)
-        body = replies.get(name.lower())
-        if body is None:
+        try:
+            text = self.work.canned_text(self.ticket, name)
+        except UnknownCanned:
+            replies = canned_replies(self.d)
             await answer_here(
                 update, self.context, T.STAFF_CANNED_MISSING, name=name, names=list(replies)
             )
             return
-        try:
-            text = render_canned(body, self.canned_values())
         except CannedError as exc:
             await answer_here(update, self.context, T.STAFF_CANNED_INVALID, reason=str(exc))
             return
-        record = self.d.desk.relays.record(
-            self.ticket.id,
-            direction="to_customer",
+        await self.desk.reply(
+            self.ticket,
+            self.staff,
             kind="canned",
             text=html.escape(text),
-            source_chat_id=message.chat_id,
-            source_message_id=message.message_id,
-            author=self.staff,
-            now=self.now,
+            source=(message.chat_id, message.message_id),
         )
-        if record is not None:
-            await self.desk.to_customer(self.ticket, record)
-
-    def canned_values(self) -> dict[str, str]:
-        customer = self.d.desk.customers.get(self.ticket.customer_id)
-        order = self.desk.order_of(self.ticket)
-        first = customer.first_name if customer else ""
-        last = customer.last_name if customer and customer.last_name else ""
-        return {
-            "name": first,
-            "full_name": f"{first} {last}".strip(),
-            "order": order.external_id if order else "",
-            "ticket": str(self.ticket.id),
-            "shop": self.d.config.shop.name,
-            "agent": self.staff.name,
-        }
 
     async def ban(self, update: Update, *, banned: bool) -> None:
         """/ban: the customer is told politely, then ignored; /unban lifts it."""
@@ -277,11 +217,6 @@ class TicketAction:
         await self.desk.tell_customer(self.ticket, notice, shop=self.d.config.shop.name)
         key = T.STAFF_BANNED if banned else T.STAFF_UNBANNED
         await answer_here(update, self.context, key, ticket=self.ticket, staff=self.staff)
-
-
-def all_canned(context: CareContext) -> dict[str, str]:
-    d = deps(context)
-    return merged_canned(d.config.tickets.canned.as_dict(), d.desk.canned.all())
 
 
 async def manage_canned(update: Update, context: CareContext, staff: Actor, rest: str) -> None:
@@ -305,7 +240,7 @@ async def manage_canned(update: Update, context: CareContext, staff: Actor, rest
             update, context, T.STAFF_CANNED_DELETED, name=name, deleted=deleted, in_config=in_config
         )
     else:
-        await answer_here(update, context, T.STAFF_CANNED_LIST, replies=all_canned(context))
+        await answer_here(update, context, T.STAFF_CANNED_LIST, replies=canned_replies(d))
 
 
 async def ticket_button(update: Update, context: CareContext) -> None:
@@ -323,11 +258,11 @@ async def ticket_button(update: Update, context: CareContext) -> None:
     if ticket is None or card is None or ticket.card_message_id != card.message_id:
         await query.answer()  # a card we did not make, or a forged ticket id
         return
-    action = TicketAction(desk_of(context), context, ticket, staff)
+    work = TicketWork(desk_of(context), staff)
     verb = match.group(2)
     if verb in ("up", "down"):
-        await action.shift_priority(1 if verb == "up" else -1)
-    elif not await (action.claim() if verb == "claim" else action.resolve()):
+        await work.shift_priority(ticket, 1 if verb == "up" else -1)
+    elif await (work.claim(ticket) if verb == "claim" else work.resolve(ticket)) is None:
         await query.answer()
         return
     toast = d.texts.render(T.STAFF_ACTION_DONE, d.config.staff_language, action=verb)

@@ -30,6 +30,10 @@ from storage.repositories import CustomerRepository, OrderRepository, one_row
 from storage.segments import SegmentRepository
 from storage.surveys import SurveyRepository
 
+# The "chat" of ticket messages written on the web dashboard with no Telegram copy to key them
+# by (Telegram chat ids are never 0).
+DASHBOARD_CHAT_ID = 0
+
 _TIME_FIELDS = (
     "created_at",
     "updated_at",
@@ -415,6 +419,18 @@ class RelayMap:
             {"chat": chat_id, "message": message_id},
         )
         return _relay(row) if row else None
+
+    def next_dashboard_message_id(self) -> int:
+        """The key for a message written on the dashboard without a Telegram copy: one past
+        the last such key (taken and used by the caller with no await in between)."""
+        row = one_row(
+            self.db,
+            """SELECT coalesce(max(source_message_id), 0) + 1 AS next FROM ticket_messages
+               WHERE source_chat_id = ?""",
+            [DASHBOARD_CHAT_ID],
+        )
+        assert row is not None
+        return int(row["next"])
 
     def undelivered(self, ticket_id: int | None = None) -> list[RelayRecord]:
         """Messages stored but not (yet) copied: resumed at start, oldest first."""
