@@ -11,17 +11,15 @@ from sqlite_utils import Database
 
 from bot.campaign_service import Preview
 from bot.campaign_templates import TemplateRejected
-from bot.campaigns import Campaign, CampaignError, parse_campaign
-from bot.config import SUPPORTED_LANGUAGES, Config
+from bot.campaigns import Campaign, CampaignError
+from bot.config import Config
 from bot.occasions import BUILTIN, OccasionError, parse_custom_occasion
 from carebot.cli_common import clock, fail, load, repositories
 from carebot.suggestion_views import format_eval
 from storage.campaign_planning import (
     apply_action,
     calendar_of,
-    check_templates,
-    occasion_year,
-    planning_for,
+    check_campaign,
     preview,
 )
 from storage.campaigns import (
@@ -59,14 +57,12 @@ def campaign_create(ctx: click.Context, file: Path, replace: bool) -> None:
     config, now = load(ctx), clock(ctx).now()
     db = _db(config)
     try:
-        spec = parse_campaign(tomllib.loads(file.read_text("utf-8")), languages=SUPPORTED_LANGUAGES)
-        year = occasion_year(calendar_of(db), spec, now.date(), config.shop.country)
-        planning = planning_for(db, config, spec, year)  # occasion known, sandbox passed
-        problems = check_templates(planning, config, now)
+        checked = check_campaign(db, config, tomllib.loads(file.read_text("utf-8")), now)
     except tomllib.TOMLDecodeError as exc:
         fail(f"{file}: not valid TOML: {exc}")
     except (CampaignError, TemplateRejected) as exc:
         fail(f"{file}: {exc}")
+    spec, year, problems = checked.spec, checked.year, checked.problems
     if problems:
         fail(f"{file}: the template does not render:\n" + "\n".join(str(p) for p in problems))
     repo = CampaignRepository(db)

@@ -36,7 +36,7 @@ from bot.config import resolve_database_path
 from bot.suggestions import SuggestionModel, history_from_lines
 from bot.texts import T
 from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
-from handlers.context import CareContext, Deps
+from handlers.context import BotData, CareContext, Deps
 from storage.campaign_planning import apply_action, calendar_of, preview, write_plan
 from storage.database import off_loop
 from storage.suggestions import load_model, purchase_lines
@@ -109,6 +109,15 @@ def schedule_campaign(app: AnyApp, campaign: Campaign, when: datetime | None = N
     d: Deps = app.bot_data.deps
     due = when or d.clock.now()
     run_at(app.job_queue, d.clock, _job_name(campaign.id), campaign_due, due, campaign.id)
+
+
+def follow_status(app: AnyApp, campaign: Campaign) -> None:
+    """After an action taken in this process (/campaigns, the dashboard): the campaign's job
+    now, or when its send window opens, not at the next watch (which is for the CLI's)."""
+    if campaign.status == CampaignStatus.SCHEDULED and campaign.opens_at is not None:
+        schedule_campaign(app, campaign, campaign.opens_at)
+    elif campaign.status == CampaignStatus.RUNNING:
+        schedule_campaign(app, campaign)
 
 
 async def campaign_due(context: CareContext) -> None:
@@ -318,7 +327,7 @@ async def show_more(update: Update, context: CareContext, row: Delivery) -> None
     d = deps(context)
     campaign = d.campaigns.campaigns.get(row.campaign_id)
     count = campaign.spec.suggestions.more if campaign else 3
-    model = await suggestion_model(context)
+    model = await suggestion_model(context.application)
     lines = purchase_lines(d.campaigns.campaigns.db, [row.customer_id]).get(row.customer_id, [])
     picks = model.suggest(history_from_lines(lines, ()), count, exclude=row.suggested)
     d.campaigns.ledger.add_suggested(row.id, [p.id for p in picks])
@@ -342,9 +351,11 @@ async def show_more(update: Update, context: CareContext, row: Delivery) -> None
 MODEL_FRESH_FOR = timedelta(hours=1)
 
 
-async def suggestion_model(context: CareContext) -> SuggestionModel:
-    """The co-purchase model for "Show me", rebuilt off the loop at most hourly."""
-    d, data = deps(context), context.bot_data
+async def suggestion_model(app: AnyApp) -> SuggestionModel:
+    """The co-purchase model for "Show me" and the dashboard's live preview, rebuilt off the
+    loop at most hourly (one copy in memory for both)."""
+    data: BotData = app.bot_data
+    d = data.deps
     now = d.clock.now()
     if data.suggestion_model is None or now - data.suggestion_model[0] > MODEL_FRESH_FOR:
         data.suggestion_model = (now, await off_loop(database_path(d), load_model))
@@ -431,10 +442,7 @@ async def campaign_button(update: Update, context: CareContext) -> None:
         return
     done = label(context, T.CAMPAIGN_ACTION_DONE, name=changed.name, status=changed.status.value)
     await query.answer(done)
-    if changed.status == CampaignStatus.SCHEDULED and changed.opens_at is not None:
-        schedule_campaign(context.application, changed, changed.opens_at)
-    elif changed.status == CampaignStatus.RUNNING:
-        schedule_campaign(context.application, changed)
+    follow_status(context.application, changed)
 
 
 def register(app: AnyApp) -> None:

@@ -7,6 +7,7 @@ details a campaign is planned with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,9 +27,17 @@ from bot.campaign_templates import (
     TemplateSet,
     validate,
 )
-from bot.campaigns import Campaign, CampaignError, CampaignSpec, next_status, window_opens
-from bot.config import Config
+from bot.campaigns import (
+    Campaign,
+    CampaignError,
+    CampaignSpec,
+    next_status,
+    parse_campaign,
+    window_opens,
+)
+from bot.config import SUPPORTED_LANGUAGES, Config
 from bot.occasions import OccasionCalendar, OccasionError
+from bot.suggestions import SuggestionModel
 from storage.campaigns import (
     AudienceStore,
     CampaignRepository,
@@ -79,7 +88,16 @@ class Planning:
         return window_opens(season[0], spec)
 
 
-def planning_for(db: Database, config: Config, spec: CampaignSpec, year: int) -> Planning:
+def planning_for(
+    db: Database,
+    config: Config,
+    spec: CampaignSpec,
+    year: int,
+    *,
+    model: SuggestionModel | None = None,
+) -> Planning:
+    """``model``: a co-purchase model built earlier (the dashboard's live preview reuses one
+    across keystrokes); by default it is built from the orders now."""
     calendar = calendar_of(db)
     if not calendar.has(spec.occasion):
         raise CampaignError(
@@ -94,7 +112,7 @@ def planning_for(db: Database, config: Config, spec: CampaignSpec, year: int) ->
         settings=config.campaigns.settings(),
         shop=shop_info(config),
         templates=templates,
-        model=load_model(db),
+        model=model if model is not None else load_model(db),
     )
     return Planning(planner, AudienceStore(db))
 
@@ -114,6 +132,47 @@ def check_templates(planning: Planning, config: Config, now: datetime) -> list[T
         samples or [SAMPLE_VARIABLES],
         default_language=config.shop.default_language,
     )
+
+
+@dataclass(frozen=True)
+class CheckedCampaign:
+    """A campaign table that passed ``check_campaign`` (nothing saved yet)."""
+
+    spec: CampaignSpec
+    year: int
+    # Template variants that fail for some real customer of the audience; empty when fine.
+    problems: list[TemplateProblem]
+
+
+def planning_of_table(
+    db: Database,
+    config: Config,
+    raw: Mapping[str, Any],
+    now: datetime,
+    *,
+    model: SuggestionModel | None = None,
+) -> Planning:
+    """A campaign's TOML table (a file, or the dashboard's form) parsed and made ready to
+    plan: keys and values checked, the occasion known, its year decided, the templates
+    compiled in the sandbox. Raises CampaignError or TemplateRejected (naming the key)."""
+    spec = parse_campaign(raw, languages=SUPPORTED_LANGUAGES)
+    year = occasion_year(calendar_of(db), spec, now.date(), config.shop.country)
+    return planning_for(db, config, spec, year, model=model)
+
+
+def check_campaign(
+    db: Database,
+    config: Config,
+    raw: Mapping[str, Any],
+    now: datetime,
+    *,
+    model: SuggestionModel | None = None,
+) -> CheckedCampaign:
+    """What ``campaign create`` and the dashboard check before saving: the table as
+    ``planning_of_table`` checks it, then the templates rendered for real customers."""
+    planning = planning_of_table(db, config, raw, now, model=model)
+    planner = planning.planner
+    return CheckedCampaign(planner.spec, planner.year, check_templates(planning, config, now))
 
 
 def write_plan(db: Database, config: Config, campaign: Campaign, now: datetime) -> AudienceCount:
