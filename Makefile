@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian's Chromium for the browser tests (tests/browser): Playwright drives it, and never
-# downloads a browser of its own.
+# downloads a browser of its own. CJK and emoji fonts, or Chinese text and the bot's emoji show
+# as boxes in screenshots.
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint bench clean
@@ -17,7 +18,8 @@ $(STAMP): pyproject.toml
 
 $(CHROMIUM):
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null
 
 ## Install, load the demo shop and start the bot (Telegram with a token, else the terminal sandbox).
 demo: $(STAMP)

@@ -18,6 +18,7 @@ from playwright.async_api import (
     Browser,
     ConsoleMessage,
     Page,
+    Response,
     ViewportSize,
     async_playwright,
     expect,
@@ -81,8 +82,8 @@ async def site(tmp_path: Path, clock: FixedClock, demo_database: Path) -> AsyncI
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser, site: Site) -> AsyncIterator[Page]:
-    """A fresh tab with no cookies; fails the test if the page reports a script error or a
-    blocked resource (a CSP violation shows up here)."""
+    """A fresh tab with no cookies. Fails the test if a page reports a script error or a CSP
+    refusal, or a stylesheet, script or fetch() answers with an error status."""
     context = await browser.new_context(viewport=VIEWPORT, base_url=site.url)
     context.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
@@ -90,18 +91,26 @@ async def page(browser: Browser, site: Site) -> AsyncIterator[Page]:
     problems: list[str] = []
     tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     tab.on("console", lambda message: _note_console_error(message, problems))
+    tab.on("response", lambda response: _note_missing_resource(response, problems))
     yield tab
     await context.close()
     assert not problems, "the browser reported:\n" + "\n".join(problems)
 
 
 def _note_console_error(message: ConsoleMessage, problems: list[str]) -> None:
-    # A wrong password answers 401 on purpose, and the dashboard has no favicon; Chromium logs
-    # both as errors.
-    url = message.location.get("url", "")
-    if message.type != "error" or "status of 401" in message.text or url.endswith("/favicon.ico"):
+    # Statuses are judged in _note_missing_resource: a page that answers a wrong form with 4xx
+    # does so on purpose, and Chromium logs that as an error too.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        problems.append(f"console: {message.text} ({message.location.get('url', '')})")
+
+
+def _note_missing_resource(response: Response, problems: list[str]) -> None:
+    """A stylesheet, script or fetch() that failed (the dashboard has no favicon)."""
+    request = response.request
+    if response.status < 400 or request.is_navigation_request():
         return
-    problems.append(f"console: {message.text} ({url})")
+    if not request.url.endswith("/favicon.ico"):
+        problems.append(f"{request.method} {request.url}: {response.status}")
 
 
 async def login(page: Page, site: Site, username: str, password: str = PASSWORD) -> None:

@@ -34,7 +34,7 @@ async def test_the_right_password_opens_the_overview_and_logout_ends_the_session
     await expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
     await expect(page.get_by_text("Alex Admin · admin")).to_be_visible()
     await expect(page.get_by_role("navigation", name="Sections")).to_be_visible()
-    await shot(page, "overview-after-login")
+    await shot(page, "overview-empty-shop")
 
     await page.get_by_role("button", name="Log out").click()
     await expect(page).to_have_url(f"{site.url}/admin/login")
