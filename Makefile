@@ -16,9 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# As root, or through sudo for a user.
+AS_ROOT := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 $(CHROMIUM):
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	$(AS_ROOT) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(AS_ROOT) apt-get install -y -qq --no-install-recommends \
 		chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null
 
 ## Install, load the demo shop and start the bot (Telegram with a token, else the terminal sandbox).

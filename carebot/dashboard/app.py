@@ -159,7 +159,13 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = format_moment
+    env.filters["counted"] = counted
     return env
+
+
+def counted(count: int, noun: str) -> str:
+    """ "1 click", "2 clicks", "1,204 clicks" (English plural by -s)."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def format_moment(value: datetime | None, zone: Any = None) -> str:
@@ -217,7 +223,8 @@ async def form_of(request: web.Request) -> Form:
 
 def text_field(form: Form, name: str, default: str = "") -> str:
     value = form.get(name, default)
-    return value.strip() if isinstance(value, str) else default
+    # Browsers send a textarea's line breaks as CRLF; Telegram and our limits count LF.
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else default
 
 
 def int_param(request: web.Request, name: str) -> int:
