@@ -64,8 +64,6 @@ def add_user(
 ) -> None:
     """Create an account (asks for its password)."""
     stores = _stores(ctx)
-    if not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        fail("a username may hold letters, digits, '.', '_' and '-' only")
     password_hash = _read_password(password_stdin)
     try:
         account = stores.accounts.create(

@@ -11,30 +11,22 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.texts import T
 from handlers.common import deps, reply, send
 from handlers.context import CareContext
-from storage.dashboard import Account, issue_login_link
-
-
-def _account_for(context: CareContext, user_id: int, name: str) -> Account | None:
-    """The sender's active dashboard account; [staff] admins get one on their first /login."""
-    d = deps(context)
-    accounts = d.dashboard.accounts
-    account = accounts.by_telegram_user(user_id)
-    if account is None and user_id in d.config.staff.admins:
-        account = accounts.create(
-            f"tg{user_id}",
-            display_name=name or f"Admin {user_id}",
-            role="admin",
-            password_hash=None,  # signs in with /login links until a password is set
-            telegram_user_id=user_id,
-            now=d.clock.now(),
-        )
-    return account if account is not None and account.active else None
+from storage.dashboard import issue_login_link
 
 
 async def login_command(update: Update, context: CareContext) -> None:
     """/login: a one-time dashboard link (10 minutes) for admins and linked staff accounts."""
     d, user = deps(context), update.effective_user
-    account = _account_for(context, user.id, user.full_name) if user else None
+    account = (
+        d.dashboard.accounts.for_telegram_login(
+            user.id,
+            user.full_name,
+            is_config_admin=user.id in d.config.staff.admins,
+            now=d.clock.now(),
+        )
+        if user
+        else None
+    )
     if account is None:
         await reply(update, context, T.ADMIN_ONLY)
         return

@@ -115,6 +115,23 @@ class AccountRepository:
         )
         return _account(row) if row else None
 
+    def for_telegram_login(
+        self, user_id: int, name: str, *, is_config_admin: bool, now: datetime
+    ) -> Account | None:
+        """The active account a Telegram user's /login signs in to. ``[staff] admins`` get an
+        admin account (no password: links only, until one is set) on their first /login."""
+        account = self.by_telegram_user(user_id)
+        if account is None and is_config_admin:
+            account = self.create(
+                f"tg{user_id}",
+                display_name=name or f"Admin {user_id}",
+                role="admin",
+                password_hash=None,
+                telegram_user_id=user_id,
+                now=now,
+            )
+        return account if account is not None and account.active else None
+
     def all(self) -> list[Account]:
         rows = self.db.query("SELECT * FROM dashboard_accounts ORDER BY active DESC, username")
         return [_account(row) for row in rows]
@@ -186,21 +203,15 @@ class SessionRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def start(
-        self, account_id: int, now: datetime, lifetime: timedelta, remote: str | None
-    ) -> tuple[str, Session]:
+    def start(self, account_id: int, now: datetime, lifetime: timedelta, remote: str | None) -> str:
         """A new session; returns the cookie token (stored only as its hash)."""
-        token = new_token()
-        csrf = new_token()
-        expires = now + lifetime
+        token, started, expires = new_token(), to_iso(now), to_iso(now + lifetime)
         self.db.execute(
             """INSERT INTO dashboard_sessions (token_hash, account_id, csrf_token, created_at,
                    last_seen_at, expires_at, remote) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [token_hash(token), account_id, csrf, *[to_iso(now)] * 2, to_iso(expires), remote],
+            [token_hash(token), account_id, new_token(), started, started, expires, remote],
         )
-        account = AccountRepository(self.db).get(account_id)
-        assert account is not None
-        return token, Session(account, csrf, expires)
+        return token
 
     def resume(self, token: str, now: datetime, idle: timedelta) -> Session | None:
         """The live session behind a cookie token (touching it), or None: unknown, expired,

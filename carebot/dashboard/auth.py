@@ -19,6 +19,7 @@ import logging
 import time
 from collections import deque
 from datetime import timedelta
+from typing import NoReturn
 from urllib.parse import quote, urlparse
 
 from aiohttp import web
@@ -62,7 +63,10 @@ SECURITY_HEADERS = {
 
 
 class LoginThrottle:
-    """Failed logins in a sliding window, per remote address and per username."""
+    """Failed logins in a sliding window, per remote address and per username.
+
+    Only failures are kept, and a key's list is dropped once its window has passed, so
+    guessing at many usernames cannot grow it without bound."""
 
     WINDOW_SECONDS = 15 * 60
     PER_ADDRESS = 20
@@ -71,29 +75,32 @@ class LoginThrottle:
     def __init__(self) -> None:
         self._failures: dict[str, deque[float]] = {}
 
+    def _limits(self, address: str, username: str) -> tuple[tuple[str, int], ...]:
+        return ((f"ip:{address}", self.PER_ADDRESS), (f"u:{username.lower()}", self.PER_USERNAME))
+
     def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
+        times = self._failures.get(key, deque())
         while times and now - times[0] >= self.WINDOW_SECONDS:
             times.popleft()
+        if not times:
+            self._failures.pop(key, None)
         return times
 
     def retry_after(self, address: str, username: str) -> int:
         """Seconds until another attempt is allowed (0: allowed now)."""
         now = time.monotonic()
-        waits = []
-        for key, limit in (
-            (f"ip:{address}", self.PER_ADDRESS),
-            (f"u:{username.lower()}", self.PER_USERNAME),
-        ):
+        waits = [0]
+        for key, limit in self._limits(address, username):
             times = self._recent(key, now)
             if len(times) >= limit:
                 waits.append(int(self.WINDOW_SECONDS - (now - times[0])) + 1)
-        return max(waits, default=0)
+        return max(waits)
 
     def failed(self, address: str, username: str) -> None:
         now = time.monotonic()
-        for key in (f"ip:{address}", f"u:{username.lower()}"):
-            self._recent(key, now).append(now)
+        for key, _limit in self._limits(address, username):
+            self._failures[key] = self._recent(key, now)
+            self._failures[key].append(now)
 
     def succeeded(self, username: str) -> None:
         self._failures.pop(f"u:{username.lower()}", None)
@@ -272,14 +279,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     if stored and needs_rehash(stored):
         new_hash = await asyncio.to_thread(hash_password, password)
         dashboard.stores.accounts.update(account.id, dashboard.now(), password_hash=new_hash)
-    return start_session(request, account, _safe_next(text_field(form, "next")), "password")
+    start_session(request, account, _safe_next(text_field(form, "next")), "password")
 
 
-def start_session(request: web.Request, account: Account, target: str, how: str) -> web.Response:
+def start_session(request: web.Request, account: Account, target: str, how: str) -> NoReturn:
     """Sign ``account`` in on this browser and redirect to ``target`` (raises the redirect)."""
     dashboard = dashboard_of(request)
     now, config = dashboard.now(), dashboard.config.web
-    token, _session = dashboard.stores.sessions.start(
+    token = dashboard.stores.sessions.start(
         account.id, now, timedelta(hours=config.session_hours), request.remote
     )
     dashboard.stores.accounts.logged_in(account.id, now)
@@ -325,7 +332,7 @@ async def link_login(request: web.Request) -> web.StreamResponse:
     if account is None or not account.active:
         page = render_page(request, "login_link.html", status=410, csrf="", token="", valid=False)
         return page
-    return start_session(request, account, PREFIX, "telegram link")
+    start_session(request, account, PREFIX, "telegram link")
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

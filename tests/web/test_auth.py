@@ -214,3 +214,16 @@ async def test_an_unknown_page_is_a_readable_404(site: Site, admin: Visitor) -> 
     page = await admin.get("/admin/no-such-page")
     assert page.status == 404
     assert "Back to the overview" in page.text
+
+
+def test_the_login_throttle_keeps_only_recent_failures() -> None:
+    throttle = LoginThrottle()
+    for n in range(1000):  # checking names that never failed stores nothing
+        assert throttle.retry_after("10.0.0.1", f"user{n}") == 0
+    assert throttle._failures == {}
+    for _ in range(LoginThrottle.PER_USERNAME):
+        throttle.failed("10.0.0.1", "alex")
+    assert throttle.retry_after("10.0.0.2", "ALEX") > 0  # per username, any address
+    assert throttle.retry_after("10.0.0.1", "maria") == 0  # the address is under its limit
+    throttle.succeeded("alex")
+    assert throttle.retry_after("10.0.0.1", "alex") == 0
