@@ -235,7 +235,6 @@ def order_changed(bot: CareBot, event: OrderEvent | None) -> None:
 
 def dashboard_for(bot: CareBot) -> Dashboard:
     return Dashboard(
-        config=bot.config,
         deps=bot.deps,
         repos=bot.repos,
         application=bot.application,

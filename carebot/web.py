@@ -68,7 +68,9 @@ def build_web_app(
 ) -> web.Application:
     """The web app; ``on_orders_changed`` is called after the ingest API changed orders;
     the dashboard is served at /admin when given."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[dashboard_guard])
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[dashboard_guard] if dashboard else []
+    )
     app[CONFIG] = config
     app[PTB_APP] = application
     app[ON_ORDERS_CHANGED] = on_orders_changed or no_orders_changed_callback

@@ -23,7 +23,6 @@ from sqlite_utils import Database
 from telegram.ext import Application
 
 import templates
-from bot.clock import Clock
 from bot.config import Config
 from handlers.context import Deps
 from handlers.desk import Desk
@@ -46,7 +45,6 @@ STATIC_DIR = WEB_TEMPLATES / "static"
 class Dashboard:
     """What every dashboard page can reach: the same services the Telegram side uses."""
 
-    config: Config
     deps: Deps
     repos: Repositories
     application: Application  # type: ignore[type-arg]
@@ -55,8 +53,8 @@ class Dashboard:
     flashes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
-    def clock(self) -> Clock:
-        return self.deps.clock
+    def config(self) -> Config:
+        return self.deps.config
 
     @property
     def stores(self) -> DashboardStores:

@@ -68,3 +68,19 @@ async def test_without_the_web_server_an_admin_is_told_how_to_turn_it_on(
     async for desk in open_desk(demo_database, desk_config(tmp_path), clock):
         replies = await desk.say(ADMIN, "/login")
         assert "enabled = true" in text_of(replies)
+
+
+async def test_with_the_dashboard_turned_off_admin_pages_do_not_exist(
+    tmp_path: Path, clock: FixedClock, demo_database: Path
+) -> None:
+    web = WebConfig(enabled=True, port=free_port(), dashboard=False)
+    config = dataclasses.replace(desk_config(tmp_path), web=web)
+    async for desk in open_desk(demo_database, config, clock):
+        async with ClientSession() as http:
+            base = f"http://127.0.0.1:{web.port}"
+            async with http.get(f"{base}/admin/login") as response:
+                assert response.status == 404
+            async with http.get(f"{base}/healthz") as response:
+                assert response.status == 200
+        replies = await desk.say(ADMIN, "/login")
+        assert "enabled = true" in text_of(replies)
