@@ -43,6 +43,48 @@ def parse_faq_file(path: Path) -> FaqFile:
     return parse_faq_data(data, str(path))
 
 
+class FaqProblem(ValueError):
+    """What is wrong with one language of an entry, naming the field at fault ("slug",
+    "lang", "question", "keywords" or "answer"; "entry" when it is not even a table)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
+def check_slug(slug: object) -> str:
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        raise FaqProblem("slug", "slug must be lower-case letters, digits and dashes")
+    return slug
+
+
+def faq_entry(slug: object, lang: str, raw: object) -> FaqEntry:
+    """One language of an entry (``raw``: question, answer, optional keywords), checked by
+    the rules a FAQ file is read with. Raises FaqProblem."""
+    slug = check_slug(slug)
+    if lang not in SUPPORTED_LANGUAGES:
+        raise FaqProblem("lang", f"language must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+    if not isinstance(raw, dict):
+        raise FaqProblem("entry", "must be a table")
+    question, answer, keywords = raw.get("question"), raw.get("answer"), raw.get("keywords", "")
+    if not isinstance(question, str) or not question.strip():
+        raise FaqProblem("question", "question is missing")
+    if not isinstance(answer, str) or not answer.strip():
+        raise FaqProblem("answer", "answer is missing")
+    if len(answer) > MAX_ANSWER:
+        raise FaqProblem("answer", f"answer is longer than {MAX_ANSWER} characters")
+    if not isinstance(keywords, str):
+        raise FaqProblem("keywords", "keywords must be a string")
+    return FaqEntry(
+        id=0,
+        slug=slug,
+        lang=lang,
+        question=question.strip(),
+        answer=answer.strip(),
+        keywords=keywords.strip(),
+    )
+
+
 def parse_faq_data(data: dict[str, object], source: str) -> FaqFile:
     result = FaqFile()
     raw_entries = data.get("entry", [])
@@ -55,9 +97,10 @@ def parse_faq_data(data: dict[str, object], source: str) -> FaqFile:
         if not isinstance(raw, dict):
             result.problems.append(f"{where}: not a table")
             continue
-        slug = raw.get("slug")
-        if not isinstance(slug, str) or not _SLUG.match(slug):
-            result.problems.append(f"{where}: slug must be lower-case letters, digits and dashes")
+        try:
+            slug = check_slug(raw.get("slug"))
+        except FaqProblem as problem:
+            result.problems.append(f"{where}: {problem}")
             continue
         where = f"{where} ({slug})"
         if slug in seen:
@@ -69,36 +112,8 @@ def parse_faq_data(data: dict[str, object], source: str) -> FaqFile:
             result.problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         for lang in SUPPORTED_LANGUAGES:
             if lang in raw:
-                entry = _translation(raw[lang], slug, lang, where, result.problems)
-                if entry:
-                    result.entries.append(entry)
+                try:
+                    result.entries.append(faq_entry(slug, lang, raw[lang]))
+                except FaqProblem as problem:
+                    result.problems.append(f"{where}: [{lang}] {problem}")
     return result
-
-
-def _translation(
-    raw: object, slug: str, lang: str, where: str, problems: list[str]
-) -> FaqEntry | None:
-    if not isinstance(raw, dict):
-        problems.append(f"{where}: [{lang}] must be a table")
-        return None
-    question, answer, keywords = raw.get("question"), raw.get("answer"), raw.get("keywords", "")
-    if not isinstance(question, str) or not question.strip():
-        problems.append(f"{where}: [{lang}] question is missing")
-        return None
-    if not isinstance(answer, str) or not answer.strip():
-        problems.append(f"{where}: [{lang}] answer is missing")
-        return None
-    if len(answer) > MAX_ANSWER:
-        problems.append(f"{where}: [{lang}] answer is longer than {MAX_ANSWER} characters")
-        return None
-    if not isinstance(keywords, str):
-        problems.append(f"{where}: [{lang}] keywords must be a string")
-        return None
-    return FaqEntry(
-        id=0,
-        slug=slug,
-        lang=lang,
-        question=question.strip(),
-        answer=answer.strip(),
-        keywords=keywords.strip(),
-    )

@@ -453,18 +453,19 @@ class FaqRepository:
                 count += 1
         return count
 
-    def add(self, entry: FaqEntry, now: datetime) -> int | None:
-        """A new entry's id; None when (slug, lang) already has one (nothing is replaced)."""
-        cursor = self.db.execute(
-            """
-            INSERT INTO faq_entries (slug, lang, question, keywords, answer,
-                question_terms, keyword_terms, answer_terms, updated_at)
-            VALUES (:slug, :lang, :q, :kw, :a, :qt, :kt, :at, :now)
-            ON CONFLICT (slug, lang) DO NOTHING
-            """,
-            _faq_values(entry, now),
-        )
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+    def add(self, entry: FaqEntry, now: datetime) -> int:
+        """A new entry's id. Raises ``FaqSlugTaken`` when (slug, lang) already has one."""
+        with write_transaction(self.db):
+            self._refuse_taken(entry, entry_id=None)
+            cursor = self.db.execute(
+                """
+                INSERT INTO faq_entries (slug, lang, question, keywords, answer,
+                    question_terms, keyword_terms, answer_terms, updated_at)
+                VALUES (:slug, :lang, :q, :kw, :a, :qt, :kt, :at, :now)
+                """,
+                _faq_values(entry, now),
+            )
+        return cursor.lastrowid or 0
 
     def replace(self, entry_id: int, entry: FaqEntry, now: datetime) -> bool:
         """Overwrite one entry by id (slug and language may change); False if it is gone.
@@ -472,9 +473,7 @@ class FaqRepository:
         Raises ``FaqSlugTaken`` when another entry already has that slug and language.
         """
         with write_transaction(self.db):
-            other = self.get(entry.slug, entry.lang)
-            if other is not None and other.id != entry_id:
-                raise FaqSlugTaken(other)
+            self._refuse_taken(entry, entry_id)
             cursor = self.db.execute(
                 """
                 UPDATE faq_entries SET slug = :slug, lang = :lang, question = :q,
@@ -485,6 +484,11 @@ class FaqRepository:
                 {**_faq_values(entry, now), "id": entry_id},
             )
         return cursor.rowcount == 1
+
+    def _refuse_taken(self, entry: FaqEntry, entry_id: int | None) -> None:
+        other = self.get(entry.slug, entry.lang)
+        if other is not None and other.id != entry_id:
+            raise FaqSlugTaken(other)
 
     def delete(self, entry_id: int) -> bool:
         return self.db.execute("DELETE FROM faq_entries WHERE id = ?", [entry_id]).rowcount == 1

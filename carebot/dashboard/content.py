@@ -9,7 +9,6 @@ config.toml, exactly as ones added with ``/canned add`` do.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -20,11 +19,10 @@ from bot.canned import (
     MAX_CANNED_LENGTH,
     CannedError,
     check_canned,
-    merged_canned,
     render_canned,
 )
 from bot.config import SUPPORTED_LANGUAGES
-from bot.faq_file import MAX_ANSWER, parse_faq_data
+from bot.faq_file import MAX_ANSWER, FaqProblem, faq_entry
 from bot.models import FaqEntry
 from carebot.dashboard.app import (
     Form,
@@ -38,16 +36,12 @@ from carebot.dashboard.app import (
     see_other,
     text_field,
 )
+from handlers.ticket_actions import canned_replies
 from storage.repositories import FaqSlugTaken
 
 # ------------------------------------------------------------------ FAQ
 
 FAQ_FIELDS = ("slug", "lang", "question", "keywords", "answer")
-_FORM_SOURCE = "form"
-# The importer reports "<source>: entry 1 (<slug>): [<lang>] <field> <what is wrong>".
-_IMPORT_PROBLEM = re.compile(
-    r"^[^:]*: entry \d+(?: \([^)]*\))?: (?:\[\w+\] )?(?P<message>.*)$", re.S
-)
 
 
 @dataclass
@@ -69,23 +63,10 @@ class FaqDraft:
         return cls(entry.slug, entry.lang, entry.question, entry.keywords, entry.answer)
 
 
-def check_faq(draft: FaqDraft) -> tuple[FaqEntry | None, dict[str, str]]:
-    """The entry, or what is wrong per form field: the FAQ file importer's rules, unchanged."""
-    if draft.lang not in SUPPORTED_LANGUAGES:
-        return None, {"lang": f"language must be one of {', '.join(SUPPORTED_LANGUAGES)}"}
+def check_faq(draft: FaqDraft) -> FaqEntry:
+    """The entry, checked by the FAQ file importer's rules. Raises FaqProblem."""
     translation = {"question": draft.question, "keywords": draft.keywords, "answer": draft.answer}
-    parsed = parse_faq_data(
-        {"entry": [{"slug": draft.slug, draft.lang: translation}]}, _FORM_SOURCE
-    )
-    errors: dict[str, str] = {}
-    for problem in parsed.problems:
-        found = _IMPORT_PROBLEM.match(problem)
-        message = found.group("message") if found else problem
-        name = message.split(" ", 1)[0]
-        errors.setdefault(name if name in FAQ_FIELDS else "form", message)
-    if errors or not parsed.entries:
-        return None, errors or {"form": "the entry could not be read"}
-    return parsed.entries[0], {}
+    return faq_entry(draft.slug, draft.lang, translation)
 
 
 def _faq_form(
@@ -94,11 +75,9 @@ def _faq_form(
     *,
     entry_id: int | None,
     errors: dict[str, str] | None = None,
+    existing: FaqEntry | None = None,
     status: int = 200,
 ) -> web.Response:
-    existing = None
-    if entry_id is None and errors and "slug" in errors:
-        existing = dashboard_of(request).repos.faq.get(draft.slug, draft.lang)
     return render_page(
         request,
         "faq/edit.html",
@@ -110,6 +89,22 @@ def _faq_form(
         languages=SUPPORTED_LANGUAGES,
         max_answer=MAX_ANSWER,
     )
+
+
+def _refused(
+    request: web.Request,
+    draft: FaqDraft,
+    entry_id: int | None,
+    error: FaqProblem | FaqSlugTaken,
+) -> web.Response:
+    """The form again as typed, with what is wrong beside its field."""
+    if isinstance(error, FaqSlugTaken):
+        errors = {"slug": f"{error}; edit that one, or pick another slug or language"}
+        return _faq_form(
+            request, draft, entry_id=entry_id, errors=errors, existing=error.entry, status=400
+        )
+    errors = {error.field_name: str(error)}
+    return _faq_form(request, draft, entry_id=entry_id, errors=errors, status=400)
 
 
 async def faq_list(request: web.Request) -> web.StreamResponse:
@@ -142,12 +137,11 @@ async def faq_create(request: web.Request) -> web.StreamResponse:
     """Add an entry; the bot answers with it from now on."""
     dashboard = dashboard_of(request)
     draft = FaqDraft.from_form(await form_of(request))
-    entry, errors = check_faq(draft)
-    if entry is None:
-        return _faq_form(request, draft, entry_id=None, errors=errors, status=400)
-    if dashboard.repos.faq.add(entry, dashboard.now()) is None:
-        errors = {"slug": f"there is already an entry {entry.slug} in {entry.lang}; edit it"}
-        return _faq_form(request, draft, entry_id=None, errors=errors, status=400)
+    try:
+        entry = check_faq(draft)
+        dashboard.repos.faq.add(entry, dashboard.now())
+    except (FaqProblem, FaqSlugTaken) as error:
+        return _refused(request, draft, None, error)
     dashboard.audit(request, "faq added", f"{entry.slug} ({entry.lang})")
     flash(request, f"FAQ entry {entry.slug} ({entry.lang}) added: the bot answers with it now.")
     raise see_other("/admin/faq")
@@ -170,14 +164,11 @@ async def faq_update(request: web.Request) -> web.StreamResponse:
     """Save an entry (its slug and language may change too)."""
     dashboard, current = dashboard_of(request), _entry(request)
     draft = FaqDraft.from_form(await form_of(request))
-    entry, errors = check_faq(draft)
-    if entry is None:
-        return _faq_form(request, draft, entry_id=current.id, errors=errors, status=400)
     try:
+        entry = check_faq(draft)
         saved = dashboard.repos.faq.replace(current.id, entry, dashboard.now())
-    except FaqSlugTaken as taken:
-        errors = {"slug": f"{taken}; pick another slug or language"}
-        return _faq_form(request, draft, entry_id=current.id, errors=errors, status=400)
+    except (FaqProblem, FaqSlugTaken) as error:
+        return _refused(request, draft, current.id, error)
     if not saved:
         raise web.HTTPNotFound(text="No such FAQ entry (it may have been deleted).")
     was = f"{current.slug} ({current.lang})"
@@ -244,12 +235,12 @@ def _preview(body: str, values: dict[str, str]) -> tuple[str, str | None]:
 
 
 def canned_rows(request: web.Request) -> list[CannedRow]:
-    dashboard = dashboard_of(request)
-    configured = dashboard.config.tickets.canned.as_dict()
-    stored = dashboard.deps.desk.canned.all()
+    deps = dashboard_of(request).deps
+    configured = deps.config.tickets.canned.as_dict()
+    stored = deps.desk.canned.all()
     values = sample_values(request)
     rows = []
-    for name, body in merged_canned(configured, stored).items():
+    for name, body in canned_replies(deps).items():
         preview, problem = _preview(body, values)
         rows.append(CannedRow(name, body, name in stored, configured.get(name), preview, problem))
     return rows
@@ -296,10 +287,7 @@ async def canned_new(request: web.Request) -> web.StreamResponse:
 async def canned_edit(request: web.Request) -> web.StreamResponse:
     """The form for one reply (a config.toml one is overridden when saved)."""
     name = _canned_name(request)
-    dashboard = dashboard_of(request)
-    replies = merged_canned(
-        dashboard.config.tickets.canned.as_dict(), dashboard.deps.desk.canned.all()
-    )
+    replies = canned_replies(dashboard_of(request).deps)
     if name not in replies:
         raise web.HTTPNotFound(text="No such canned reply.")
     draft = CannedDraft(name, replies[name], editing=True)

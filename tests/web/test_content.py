@@ -86,6 +86,9 @@ async def test_an_invalid_faq_entry_is_refused_naming_the_field_and_keeping_the_
         assert message in page.text, change
         assert 'value="collect pickup warehouse in person"' in page.text  # what was typed stays
     assert site.dashboard.repos.faq.count() == count
+    taken = await admin.post("/admin/faq/new", {**COLLECT, "slug": "delivery-time"})
+    delivery = faq_id(site, "delivery-time")
+    assert f'href="/admin/faq/{delivery}/edit">Edit the existing entry delivery-time' in taken.text
 
     # editing an entry into another one's slug and language is refused too
     entry_id = faq_id(site, "shipping-cost")
