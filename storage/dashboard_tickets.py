@@ -16,7 +16,7 @@ from bot.segments import CustomerStats
 from bot.tickets import ACTIVE_STATUSES, RelayRecord, Ticket, TicketEvent
 from storage.repositories import OrderRepository, one_row
 from storage.segments import OrderLine, SegmentRepository
-from storage.tickets import RelayMap, TicketRepository, _ticket
+from storage.tickets import RelayMap, TicketRepository, ticket_from_row
 
 PAGE_SIZE = 50
 ACTIVE = "active"  # the state filter for open, answered and reopened tickets together
@@ -118,7 +118,7 @@ def ticket_listing(
     )
     listed = [
         TicketRow(
-            ticket=_ticket(r),
+            ticket=ticket_from_row(r),
             customer_name=" ".join(
                 p for p in (r["customer_first_name"], r["customer_last_name"]) if p
             ),

@@ -65,7 +65,8 @@ def _time(value: str | None) -> datetime | None:
     return from_iso(value) if value else None
 
 
-def _ticket(row: dict[str, Any]) -> Ticket:
+def ticket_from_row(row: dict[str, Any]) -> Ticket:
+    """A ``tickets`` row as a Ticket (other columns a query joins in are ignored)."""
     times: dict[str, Any] = {name: _time(row[name]) for name in _TIME_FIELDS}
     created, updated = times.pop("created_at"), times.pop("updated_at")
     assert created is not None
@@ -125,7 +126,7 @@ class TicketRepository:
 
     def get(self, ticket_id: int) -> Ticket | None:
         row = one_row(self.db, "SELECT * FROM tickets WHERE id = ?", [ticket_id])
-        return _ticket(row) if row else None
+        return ticket_from_row(row) if row else None
 
     def by_topic(self, chat_id: int, thread_id: int) -> Ticket | None:
         row = one_row(
@@ -133,7 +134,7 @@ class TicketRepository:
             "SELECT * FROM tickets WHERE staff_chat_id = ? AND staff_thread_id = ?",
             [chat_id, thread_id],
         )
-        return _ticket(row) if row else None
+        return ticket_from_row(row) if row else None
 
     def by_card(self, chat_id: int, message_id: int) -> Ticket | None:
         row = one_row(
@@ -141,7 +142,7 @@ class TicketRepository:
             "SELECT * FROM tickets WHERE staff_chat_id = ? AND card_message_id = ?",
             [chat_id, message_id],
         )
-        return _ticket(row) if row else None
+        return ticket_from_row(row) if row else None
 
     def latest_for_customer(self, customer_id: int) -> Ticket | None:
         row = one_row(
@@ -149,7 +150,7 @@ class TicketRepository:
             "SELECT * FROM tickets WHERE customer_id = ? ORDER BY id DESC LIMIT 1",
             [customer_id],
         )
-        return _ticket(row) if row else None
+        return ticket_from_row(row) if row else None
 
     def active_for_customer(self, customer_id: int) -> list[Ticket]:
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
@@ -157,14 +158,14 @@ class TicketRepository:
             f"SELECT * FROM tickets WHERE customer_id = ? AND status IN ({marks}) ORDER BY id",
             [customer_id, *ACTIVE_STATUSES],
         )
-        return [_ticket(r) for r in rows]
+        return [ticket_from_row(r) for r in rows]
 
     def for_customer(self, customer_id: int, *, limit: int = 10) -> list[Ticket]:
         rows = self.db.query(
             "SELECT * FROM tickets WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
             [customer_id, limit],
         )
-        return [_ticket(r) for r in rows]
+        return [ticket_from_row(r) for r in rows]
 
     def with_pending_checks(self) -> list[Ticket]:
         """Tickets whose SLA clocks may still be running (rebuilt into jobs at start)."""
@@ -173,7 +174,7 @@ class TicketRepository:
                AND ((first_response_at IS NULL AND first_response_breached_at IS NULL)
                     OR resolution_breached_at IS NULL)"""
         )
-        return [_ticket(r) for r in rows]
+        return [ticket_from_row(r) for r in rows]
 
     def unposted(self) -> list[Ticket]:
         """Active tickets not yet placed in the staff chat (no staff chat then, or it failed)."""
@@ -183,7 +184,7 @@ class TicketRepository:
                 ORDER BY id""",
             list(ACTIVE_STATUSES),
         )
-        return [_ticket(r) for r in rows]
+        return [ticket_from_row(r) for r in rows]
 
     def listing(self, *, statuses: Sequence[str] = (), limit: int = 50) -> list[Ticket]:
         where, params = "", []
@@ -193,7 +194,7 @@ class TicketRepository:
         rows = self.db.query(
             f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT ?", [*params, limit]
         )
-        return [_ticket(r) for r in rows]
+        return [ticket_from_row(r) for r in rows]
 
     def transition(
         self,
