@@ -188,6 +188,9 @@ class TicketAction:
         """Send a canned reply, filled in for this customer and ticket."""
         message = update.effective_message
         assert message is not None
+        if self.ticket.status == TicketStatus.CLOSED:  # as for a reply typed here
+            await answer_here(update, self.context, T.STAFF_TICKET_DONE, ticket=self.ticket)
+            return
         try:
             text = self.work.canned_text(self.ticket, name)
         except UnknownCanned:

@@ -230,6 +230,23 @@ async def test_resolve_tells_the_customer_and_writing_again_reopens(desk: Desk) 
     assert events == ["created", "staff_replied", "resolved", "reopened"]
 
 
+async def test_a_closed_ticket_takes_no_more_replies_typed_or_canned(
+    desk: Desk, clock: FixedClock
+) -> None:
+    await desk.complaint(ANN, "Broken mug")
+    thread = desk.topic()
+    await desk.staff_says(MARIA, "/resolve", thread_id=thread)
+    clock.advance(timedelta(days=8))
+    assert desk.care.deps.services.tickets.close_stale(clock.now()) == [1]
+    for text in ("One more thing, Ann", "/canned thanks"):
+        after = await desk.staff_says(MARIA, text, thread_id=thread)
+        assert desk.sent_to(ANN.id, after) == []
+        [refused] = desk.sent_to(STAFF_CHAT, after)
+        assert "Messages here no longer reach the customer." in refused["plain_text"]
+    stored = row(desk, "SELECT count(*) AS n FROM ticket_messages WHERE direction = 'to_customer'")
+    assert stored == {"n": 0}
+
+
 async def test_after_the_reopen_window_a_message_is_a_new_question(
     desk: Desk, clock: FixedClock
 ) -> None:
