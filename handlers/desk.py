@@ -35,12 +35,13 @@ _TOPIC_GONE = ("thread not found", "topic_id_invalid", "topic_deleted", "replied
 RECENT_ORDERS_ON_CARD = 3
 MAX_CAPTION = 1024
 EARLIER_TICKETS_ON_CARD = 5
-# Staff messages written on the web dashboard. They go to the customer as text (their copy in
-# the staff chat is the bot's post, not an original to copy) and are signed with the
+# Staff messages written on the web dashboard. Replies go to the customer as text (their copy
+# in the staff chat is the bot's post, not an original to copy) and are signed with the
 # account's name (a dashboard account is always a person, unlike an anonymous group admin).
 WEB_REPLY = "web"
 WEB_CANNED = "web_canned"
-WEB_KINDS = (WEB_REPLY, WEB_CANNED)
+WEB_NOTE = "web_note"
+WEB_KINDS = (WEB_REPLY, WEB_CANNED, WEB_NOTE)
 SENT_AS_TEXT = ("canned", *WEB_KINDS)
 
 
@@ -417,10 +418,17 @@ class Desk:
         ticket, source = await self._dashboard_copy(
             ticket, T.STAFF_WEB_NOTE, staff, html.escape(text)
         )
+        return self.keep_note(ticket, staff, text, source, kind=WEB_NOTE)
+
+    def keep_note(
+        self, ticket: Ticket, staff: Actor, text: str, source: tuple[int, int], *, kind: str
+    ) -> RelayRecord | None:
+        """An internal note stored with the ticket (keyed by its source message, chat and id);
+        never sent to the customer. None if that source was already stored."""
         return self.d.desk.relays.record(
             ticket.id,
             direction="note",
-            kind="note",
+            kind=kind,
             text=text,
             source_chat_id=source[0],
             source_message_id=source[1],

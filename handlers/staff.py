@@ -172,16 +172,8 @@ class TicketAction:
         if not text:
             await answer_here(update, self.context, T.STAFF_USAGE, usage="note")
             return
-        self.d.desk.relays.record(
-            self.ticket.id,
-            direction="note",
-            kind="note",
-            text=text,
-            source_chat_id=message.chat_id,
-            source_message_id=message.message_id,
-            author=self.staff,
-            now=self.now,
-        )
+        source = (message.chat_id, message.message_id)
+        self.desk.keep_note(self.ticket, self.staff, text, source, kind="note")
         await answer_here(update, self.context, T.STAFF_NOTE_SAVED, ticket=self.ticket)
 
     async def canned(self, update: Update, name: str) -> None:

@@ -38,7 +38,7 @@ from carebot.dashboard.app import (
     text_field,
 )
 from carebot.ticket_views import actor_label, sla_state, target_state, topic
-from handlers.desk import WEB_CANNED, WEB_KINDS, WEB_REPLY
+from handlers.desk import WEB_CANNED, WEB_KINDS, WEB_NOTE, WEB_REPLY
 from handlers.ticket_actions import TicketWork, UnknownCanned, canned_replies
 from storage.dashboard_tickets import (
     ACTIVE,
@@ -50,13 +50,14 @@ from storage.dashboard_tickets import (
     ticket_listing,
     ticket_page,
 )
-from storage.tickets import DASHBOARD_CHAT_ID
 
 MAX_SEARCH = 100
 MAX_NOTE = TELEGRAM_TEXT_LIMIT
 STATES = [s.value for s in TicketStatus]
 PRIORITIES = [p.value for p in PRIORITY_ORDER]
 SIDES = {"from_customer": "customer", "to_customer": "staff", "note": "note"}
+UNLABELLED_KINDS = ("text", "note", WEB_REPLY, WEB_NOTE)  # the side already says what they are
+CANNED_KINDS = ("canned", WEB_CANNED)
 
 
 def zone_of(dashboard: Dashboard) -> ZoneInfo:
@@ -197,6 +198,7 @@ class MessageView:
     author: str
     at: datetime | None
     kind: str
+    kind_label: str | None  # "canned reply", "photo"...; None for plain text and notes
     text: str
     from_dashboard: bool
     status: str  # "delivered" | "pending" | "failed" | "internal"
@@ -216,11 +218,18 @@ def message_view(record: RelayRecord) -> MessageView:
         author=author,
         at=record.created_at,
         kind=record.kind,
+        kind_label=kind_label(record.kind),
         text=text,
-        from_dashboard=record.kind in WEB_KINDS or record.source_chat_id == DASHBOARD_CHAT_ID,
+        from_dashboard=record.kind in WEB_KINDS,
         status=record.relay_status,
         error=record.relay_error,
     )
+
+
+def kind_label(kind: str) -> str | None:
+    if kind in UNLABELLED_KINDS:
+        return None
+    return "canned reply" if kind in CANNED_KINDS else kind
 
 
 @dataclass(frozen=True)

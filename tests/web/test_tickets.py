@@ -124,6 +124,7 @@ async def test_the_ticket_page_shows_the_conversation_timeline_and_customer_card
     assert "Maria · 2026-11-23 10:00" in conversation  # who answered
     assert "she ordered twice" in conversation
     assert "internal note" in conversation
+    assert "from the dashboard" not in conversation  # both written in Telegram
     card = text[text.index('class="card customer-card"') :]
     assert f'href="/admin/customers/{customer["id"]}"' in card
     assert "Ann Peeters" in card
@@ -259,6 +260,7 @@ async def test_claim_priority_note_and_canned_work_like_in_telegram(
     assert copy["message_thread_id"] == thread
     assert "Maria (dashboard), internal note" in copy["plain_text"]
     assert "check the warehouse" in noted.text
+    assert "Maria · internal note · from the dashboard" in noted.text
 
     order = row(site.desk, "SELECT o.external_id FROM tickets t JOIN orders o ON o.id = t.order_id")
     assert f"Thank you Ann! Order {order['external_id']} is on us. Maria" in noted.text  # preview
