@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlite_utils import Database
 
-from bot.canned import CannedError
+from bot.canned import CannedError, render_canned
 from bot.reports import format_duration
 from bot.sla import Priority
 from bot.telegram_html import parse_html
@@ -240,10 +240,12 @@ class CannedOption:
 
 
 def canned_options(work: TicketWork, ticket: Ticket) -> list[CannedOption]:
+    """Every canned reply filled in for this ticket (its values looked up once, not per reply)."""
+    values = work.canned_values(ticket)
     options = []
-    for name in canned_replies(work.d):
+    for name, body in canned_replies(work.d).items():
         try:
-            options.append(CannedOption(name, work.canned_text(ticket, name), None))
+            options.append(CannedOption(name, render_canned(body, values), None))
         except CannedError as exc:
             options.append(CannedOption(name, None, str(exc)))
     return options
@@ -361,22 +363,13 @@ def delivery_notice(ticket: Ticket, record: RelayRecord | None, what: str) -> st
 async def reply(request: web.Request) -> web.StreamResponse:
     """A reply typed on the web: to the customer through Telegram, as from the topic."""
     ticket = await current_ticket(request)
-    form = await form_of(request)
-    text = text_field(form, "text")
+    text = text_field(await form_of(request), "text")
     typed = {"reply": text}
-    work = web_staff(request)
     if ticket.status == TicketStatus.CLOSED:
         return await refuse(request, ticket, "reply", closed_message(ticket), typed, 409)
     if not text:
         return await refuse(request, ticket, "reply", "Reply: write something to send.", typed)
-    body = html.escape(text)
-    length = work.desk.reply_length(ticket, work.staff, body, WEB_REPLY)
-    if length > TELEGRAM_TEXT_LIMIT:
-        return await refuse(request, ticket, "reply", too_long(length), typed)
-    record = await work.desk.reply_from_web(ticket, work.staff, body)
-    dashboard_of(request).audit(request, "ticket.reply", f"#{ticket.id}")
-    flash(request, delivery_notice(ticket, record, "reply"))
-    raise see_other(ticket_url(ticket.id))
+    return await send(request, ticket, text, WEB_REPLY, "reply", typed, what="reply")
 
 
 async def canned(request: web.Request) -> web.StreamResponse:
@@ -384,25 +377,40 @@ async def canned(request: web.Request) -> web.StreamResponse:
     ticket = await current_ticket(request)
     name = text_field(await form_of(request), "name")
     typed = {"canned": name}
-    work = web_staff(request)
     if ticket.status == TicketStatus.CLOSED:
         return await refuse(request, ticket, "canned", closed_message(ticket), typed, 409)
     try:
-        text = work.canned_text(ticket, name)
+        text = web_staff(request).canned_text(ticket, name)
     except UnknownCanned:
         problem = f"Canned reply: there is none called “{name}”." if name else "Choose one."
         return await refuse(request, ticket, "canned", problem, typed)
     except CannedError as exc:
         problem = f"Canned reply “{name}” cannot be used: {exc}"
         return await refuse(request, ticket, "canned", problem, typed)
+    what = f"canned reply “{name}”"
+    return await send(request, ticket, text, WEB_CANNED, "canned", typed, what=what, detail=name)
+
+
+async def send(
+    request: web.Request,
+    ticket: Ticket,
+    text: str,
+    kind: str,
+    field: str,
+    typed: dict[str, str],
+    *,
+    what: str,
+    detail: str = "",
+) -> web.StreamResponse:
+    """Plain ``text`` to the customer through the desk, unless it is over Telegram's limit as
+    the customer would get it (signed, if replies are signed)."""
+    work = web_staff(request)
     body = html.escape(text)
-    length = work.desk.reply_length(ticket, work.staff, body, WEB_CANNED)
+    length = work.desk.reply_length(ticket, work.staff, body, kind)
     if length > TELEGRAM_TEXT_LIMIT:
-        return await refuse(request, ticket, "canned", too_long(length), typed)
-    record = await work.desk.reply_from_web(ticket, work.staff, body, kind=WEB_CANNED)
-    dashboard_of(request).audit(request, "ticket.canned", f"#{ticket.id} {name}")
-    flash(request, delivery_notice(ticket, record, f"canned reply “{name}”"))
-    raise see_other(ticket_url(ticket.id))
+        return await refuse(request, ticket, field, too_long(length), typed)
+    record = await work.desk.reply_from_web(ticket, work.staff, body, kind=kind)
+    raise done(request, ticket, field, delivery_notice(ticket, record, what), detail)
 
 
 async def note(request: web.Request) -> web.StreamResponse:
@@ -417,32 +425,26 @@ async def note(request: web.Request) -> web.StreamResponse:
         return await refuse(request, ticket, "note", problem, typed)
     work = web_staff(request)
     await work.desk.note_from_web(ticket, work.staff, text)
-    dashboard_of(request).audit(request, "ticket.note", f"#{ticket.id}")
-    flash(request, f"Note saved on ticket #{ticket.id} (not sent to the customer).")
-    raise see_other(ticket_url(ticket.id))
+    notice = f"Note saved on ticket #{ticket.id} (not sent to the customer)."
+    raise done(request, ticket, "note", notice)
 
 
 async def claim(request: web.Request) -> web.StreamResponse:
     """Take the ticket (as in the staff chat: the card shows who has it)."""
     ticket = await current_ticket(request)
-    work = web_staff(request)
-    if await work.claim(ticket) is None:
+    if await web_staff(request).claim(ticket) is None:
         return await refuse(request, ticket, "action", closed_message(ticket), {}, 409)
-    dashboard_of(request).audit(request, "ticket.claim", f"#{ticket.id}")
-    flash(request, f"You have ticket #{ticket.id}.")
-    raise see_other(ticket_url(ticket.id))
+    raise done(request, ticket, "claim", f"You have ticket #{ticket.id}.")
 
 
 async def resolve(request: web.Request) -> web.StreamResponse:
     """Resolve: the customer is told, and the after-support survey is planned."""
     ticket = await current_ticket(request)
-    work = web_staff(request)
-    if await work.resolve(ticket) is None:
+    if await web_staff(request).resolve(ticket) is None:
         problem = f"Ticket #{ticket.id} is already {ticket.status.value}: nothing to resolve."
         return await refuse(request, ticket, "action", problem, {}, 409)
-    dashboard_of(request).audit(request, "ticket.resolve", f"#{ticket.id}")
-    flash(request, f"Ticket #{ticket.id} is resolved; the customer was told.")
-    raise see_other(ticket_url(ticket.id))
+    notice = f"Ticket #{ticket.id} is resolved; the customer was told."
+    raise done(request, ticket, "resolve", notice)
 
 
 async def priority(request: web.Request) -> web.StreamResponse:
@@ -459,11 +461,19 @@ async def priority(request: web.Request) -> web.StreamResponse:
         return await refuse(request, ticket, "priority", problem, {"priority": chosen})
     if changed.priority == ticket.priority:
         flash(request, f"Ticket #{ticket.id} stays at {ticket.priority.value} priority.")
-    else:
-        detail = f"#{ticket.id} {ticket.priority.value} -> {changed.priority.value}"
-        dashboard_of(request).audit(request, "ticket.priority", detail)
-        flash(request, f"Ticket #{ticket.id} is now {changed.priority.value} priority.")
-    raise see_other(ticket_url(ticket.id))
+        raise see_other(ticket_url(ticket.id))
+    before, after = ticket.priority.value, changed.priority.value
+    notice = f"Ticket #{ticket.id} is now {after} priority."
+    raise done(request, ticket, "priority", notice, f"{before} -> {after}")
+
+
+def done(
+    request: web.Request, ticket: Ticket, action: str, notice: str, detail: str = ""
+) -> web.HTTPSeeOther:
+    """After an action (raise it): audit-logged, the notice shown, back to the ticket's page."""
+    dashboard_of(request).audit(request, f"ticket.{action}", f"#{ticket.id} {detail}".rstrip())
+    flash(request, notice)
+    return see_other(ticket_url(ticket.id))
 
 
 async def refuse(
