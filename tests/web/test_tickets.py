@@ -13,11 +13,13 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import Config
+from carebot.sandbox import SandboxUser
 from tests.e2e.conftest import ANN, WEI, text_of
 from tests.e2e.test_tickets import MARIA, STAFF_CHAT, desk_config, open_desk, row
 from tests.web.conftest import Site, Visitor, serve_dashboard
 
 TICKET = "/admin/tickets/1"
+HOSTILE = SandboxUser(id=3131, first_name="<img src=x onerror=alert(1)>", last_name="<b>Eve</b>")
 
 
 async def settle(site: Site) -> None:
@@ -375,6 +377,13 @@ async def test_customer_text_and_names_are_escaped(site: Site, staff: Visitor) -
     assert "We will &lt;i&gt;fix&lt;/i&gt; it &amp; more" in page.text
     listing = await staff.get("/admin/tickets", params={"q": "<script>"})
     assert "<script>" not in listing.text.split("<main>")[1]
+    # a customer's name is theirs to choose on Telegram
+    await site.desk.say(HOSTILE, "/person")
+    listing = await staff.get("/admin/tickets")
+    assert "&lt;img src=x onerror=alert(1)&gt; &lt;b&gt;Eve&lt;/b&gt;" in listing.text
+    page = await staff.get("/admin/tickets/2")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
+    assert "<img src=x" not in listing.text + page.text
 
 
 async def test_an_unknown_ticket_is_a_404(site: Site, staff: Visitor) -> None:
