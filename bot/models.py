@@ -27,6 +27,11 @@ class TelegramIdentity:
     language_code: str | None = None
 
 
+def full_name(first_name: str | None, last_name: str | None) -> str:
+    """A person's name as written, without a stray space when a part is missing."""
+    return " ".join(part for part in (first_name, last_name) if part)
+
+
 @dataclass(frozen=True)
 class Customer:
     id: int

@@ -7,16 +7,16 @@ Everything here runs in a worker thread on a connection of its own (the dashboar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
 from bot.clock import from_iso
+from bot.models import full_name
 from bot.segments import Segment
 from bot.tickets import Ticket
-from storage.repositories import one_row
-from storage.segments import SegmentRepository, StoredStats
+from storage.segments import CustomerProfile, OrderLine, SegmentRepository, StoredStats
 from storage.tickets import TicketRepository
 
 
@@ -33,8 +33,7 @@ class CustomerHit:
     """One search result."""
 
     id: int
-    first_name: str
-    last_name: str | None
+    name: str
     external_id: str | None
     telegram_user_id: int | None
     username: str | None
@@ -46,9 +45,22 @@ class CustomerHit:
     orders: int
     spend: float | None
 
-    @property
-    def name(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+def _hit(row: dict[str, Any]) -> CustomerHit:
+    return CustomerHit(
+        id=row["id"],
+        name=full_name(row["first_name"], row["last_name"]),
+        external_id=row["external_id"],
+        telegram_user_id=row["telegram_user_id"],
+        username=row["username"],
+        email=row["email"],
+        country=row["country"],
+        last_seen_at=_moment(row["last_seen_at"]),
+        segment=Segment(row["segment"]) if row["segment"] else None,
+        key_customer=bool(row["key_customer"]),
+        orders=row["orders"] or 0,
+        spend=row["spend"],
+    )
 
 
 _SEARCH = """
@@ -96,52 +108,7 @@ def search_customers(db: Database, query: str, *, limit: int, offset: int) -> li
             """
         )
     sql += " LIMIT :limit OFFSET :offset"
-    return [
-        CustomerHit(
-            id=r["id"],
-            first_name=r["first_name"] or "",
-            last_name=r["last_name"],
-            external_id=r["external_id"],
-            telegram_user_id=r["telegram_user_id"],
-            username=r["username"],
-            email=r["email"],
-            country=r["country"],
-            last_seen_at=_moment(r["last_seen_at"]),
-            segment=Segment(r["segment"]) if r["segment"] else None,
-            key_customer=bool(r["key_customer"]),
-            orders=r["orders"] or 0,
-            spend=r["spend"],
-        )
-        for r in db.query(sql, params)
-    ]
-
-
-@dataclass(frozen=True)
-class CustomerContact:
-    """Who the customer is and what they chose in /settings."""
-
-    id: int
-    external_id: str | None
-    first_name: str
-    last_name: str | None
-    username: str | None
-    email: str | None
-    country: str | None
-    language: str | None
-    timezone: str | None
-    birthday: date | None
-    telegram_user_id: int | None
-    reminders_opt_out: bool
-    surveys_opt_out: bool
-    order_updates_opt_out: bool
-    blocked: bool
-    banned: bool
-    created_at: datetime
-    last_seen_at: datetime | None
-
-    @property
-    def name(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
+    return [_hit(row) for row in db.query(sql, params)]
 
 
 @dataclass(frozen=True)
@@ -151,18 +118,6 @@ class ItemLine:
     quantity: int
     unit_price: float
     is_product: bool
-
-
-@dataclass(frozen=True)
-class OrderWithItems:
-    id: int
-    external_id: str
-    kind: str  # order | return
-    status: str
-    placed_at: datetime
-    total: float
-    currency: str
-    items: tuple[ItemLine, ...]
 
 
 @dataclass(frozen=True)
@@ -204,9 +159,9 @@ class MessageLine:
 class CustomerFile:
     """Everything the profile page shows about one customer."""
 
-    contact: CustomerContact
+    contact: CustomerProfile
     stats: StoredStats | None
-    orders: list[OrderWithItems]
+    orders: list[tuple[OrderLine, list[ItemLine]]]
     order_count: int
     tickets: list[Ticket]
     surveys: list[SurveyAnswer]
@@ -214,50 +169,12 @@ class CustomerFile:
     messages: list[MessageLine]
 
 
-def customer_contact(db: Database, customer_id: int) -> CustomerContact | None:
-    row = one_row(
-        db,
-        """SELECT id, external_id, first_name, last_name, username, email, country, language,
-                  timezone, birthday, telegram_user_id, reminders_opt_out, surveys_opt_out,
-                  order_updates_opt_out, blocked, banned, created_at, last_seen_at
-           FROM customers WHERE id = ?""",
-        [customer_id],
-    )
-    if row is None:
-        return None
-    return CustomerContact(
-        **{
-            **row,
-            "first_name": row["first_name"] or "",
-            "birthday": date.fromisoformat(row["birthday"]) if row["birthday"] else None,
-            "created_at": from_iso(row["created_at"]),
-            "last_seen_at": _moment(row["last_seen_at"]),
-            **{
-                flag: bool(row[flag])
-                for flag in (
-                    "reminders_opt_out",
-                    "surveys_opt_out",
-                    "order_updates_opt_out",
-                    "blocked",
-                    "banned",
-                )
-            },
-        }
-    )
-
-
 def orders_with_items(
     db: Database, customer_id: int, *, limit: int, offset: int
-) -> list[OrderWithItems]:
+) -> list[tuple[OrderLine, list[ItemLine]]]:
     """Orders and returns, newest first, each with its lines (fees included, marked)."""
-    orders = list(
-        db.query(
-            """SELECT id, external_id, kind, status, placed_at, total, currency FROM orders
-               WHERE customer_id = ? ORDER BY placed_at DESC, id DESC LIMIT ? OFFSET ?""",
-            [customer_id, limit, offset],
-        )
-    )
-    items: dict[int, list[ItemLine]] = {o["id"]: [] for o in orders}
+    orders = SegmentRepository(db).recent_orders(customer_id, limit, offset)
+    items: dict[int, list[ItemLine]] = {o.id: [] for o in orders}
     if orders:
         marks = ", ".join("?" * len(orders))
         for r in db.query(
@@ -265,33 +182,8 @@ def orders_with_items(
                 FROM order_items WHERE order_id IN ({marks}) ORDER BY order_id, line_no""",
             list(items),
         ):
-            items[r["order_id"]].append(
-                ItemLine(
-                    r["sku"],
-                    r["description"],
-                    r["quantity"],
-                    r["unit_price"],
-                    bool(r["is_product"]),
-                )
-            )
-    return [
-        OrderWithItems(
-            id=o["id"],
-            external_id=o["external_id"],
-            kind=o["kind"],
-            status=o["status"],
-            placed_at=from_iso(o["placed_at"]),
-            total=o["total"],
-            currency=o["currency"],
-            items=tuple(items[o["id"]]),
-        )
-        for o in orders
-    ]
-
-
-def order_count(db: Database, customer_id: int) -> int:
-    row = one_row(db, "SELECT count(*) AS n FROM orders WHERE customer_id = ?", [customer_id])
-    return int(row["n"]) if row else 0
+            items[r.pop("order_id")].append(ItemLine(**{**r, "is_product": bool(r["is_product"])}))
+    return [(o, items[o.id]) for o in orders]
 
 
 def survey_answers(db: Database, customer_id: int, limit: int = 50) -> list[SurveyAnswer]:
@@ -347,14 +239,15 @@ def customer_file(
     db: Database, customer_id: int, *, orders_limit: int, orders_offset: int
 ) -> CustomerFile | None:
     """The profile page's data in one pass over one connection."""
-    contact = customer_contact(db, customer_id)
+    segments = SegmentRepository(db)
+    contact = segments.profile_by_id(customer_id)
     if contact is None:
         return None
     return CustomerFile(
         contact=contact,
-        stats=SegmentRepository(db).stats_for(customer_id),
+        stats=segments.stats_for(customer_id),
         orders=orders_with_items(db, customer_id, limit=orders_limit, offset=orders_offset),
-        order_count=order_count(db, customer_id),
+        order_count=segments.order_count(customer_id),
         tickets=TicketRepository(db).for_customer(customer_id, limit=50),
         surveys=survey_answers(db, customer_id),
         reminders=reminders_received(db, customer_id),

@@ -14,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.clock import from_iso, to_iso
+from bot.models import full_name
 from bot.segments import (
     CustomerStats,
     PurchaseTotals,
@@ -25,6 +26,7 @@ from bot.segments import (
     summary_from_rows,
     top_fifth_size,
 )
+from storage.repositories import one_row
 
 # A live order that was cancelled or refunded never became a purchase (imported
 # cancellations are separate 'return' rows with negative totals, so they still count).
@@ -63,31 +65,37 @@ class StoredStats:
 
 @dataclass(frozen=True)
 class CustomerProfile:
-    """What the shop owner sees about one customer (contact side; purchases are separate)."""
+    """Who a customer is and what they chose in /settings (purchases are separate)."""
 
     id: int
     external_id: str | None
     first_name: str
     last_name: str | None
+    username: str | None
     email: str | None
     country: str | None
     language: str | None
+    timezone: str | None
+    birthday: date | None
     telegram_user_id: int | None
     reminders_opt_out: bool
     surveys_opt_out: bool
     order_updates_opt_out: bool
     blocked: bool
     banned: bool
+    created_at: datetime
+    last_seen_at: datetime | None
 
     @property
     def name(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
+        return full_name(self.first_name, self.last_name)
 
 
 @dataclass(frozen=True)
 class OrderLine:
     """An order or a return as listed for a customer."""
 
+    id: int
     external_id: str
     kind: str
     status: str
@@ -103,6 +111,19 @@ _PROFILE_FLAGS = (
     "blocked",
     "banned",
 )
+
+
+def _profile(row: dict[str, Any]) -> CustomerProfile:
+    return CustomerProfile(
+        **{
+            **row,
+            "first_name": row["first_name"] or "",
+            "birthday": date.fromisoformat(row["birthday"]) if row["birthday"] else None,
+            "created_at": from_iso(row["created_at"]),
+            "last_seen_at": from_iso(row["last_seen_at"]) if row["last_seen_at"] else None,
+            **{flag: bool(row[flag]) for flag in _PROFILE_FLAGS},
+        }
+    )
 
 
 class SegmentRepository:
@@ -224,32 +245,42 @@ class SegmentRepository:
         return replace(summary, computed_at=computed_at)
 
     def profile(self, external_id: str) -> CustomerProfile | None:
-        cursor = self.db.conn.execute(
-            """SELECT id, external_id, first_name, last_name, email, country, language,
-                      telegram_user_id, reminders_opt_out, surveys_opt_out,
-                      order_updates_opt_out, blocked, banned
-               FROM customers WHERE external_id = ?""",
-            [external_id],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        values = dict(zip([c[0] for c in cursor.description], row, strict=True))
-        for flag in _PROFILE_FLAGS:
-            values[flag] = bool(values[flag])
-        return CustomerProfile(**values)
+        """The customer with this shop (external) id."""
+        return self._profile_where("external_id = ?", external_id)
 
-    def recent_orders(self, customer_id: int, limit: int = 5) -> list[OrderLine]:
+    def profile_by_id(self, customer_id: int) -> CustomerProfile | None:
+        return self._profile_where("id = ?", customer_id)
+
+    def _profile_where(self, condition: str, value: object) -> CustomerProfile | None:
+        row = one_row(
+            self.db,
+            f"""SELECT id, external_id, first_name, last_name, username, email, country,
+                       language, timezone, birthday, telegram_user_id, reminders_opt_out,
+                       surveys_opt_out, order_updates_opt_out, blocked, banned, created_at,
+                       last_seen_at
+                FROM customers WHERE {condition}""",
+            [value],
+        )
+        return _profile(row) if row else None
+
+    def recent_orders(self, customer_id: int, limit: int = 5, offset: int = 0) -> list[OrderLine]:
         """The customer's latest orders and returns, newest first."""
         rows = self.db.conn.execute(
-            """SELECT external_id, kind, status, placed_at, total, currency FROM orders
-               WHERE customer_id = ? ORDER BY placed_at DESC, id DESC LIMIT ?""",
-            [customer_id, limit],
+            """SELECT id, external_id, kind, status, placed_at, total, currency FROM orders
+               WHERE customer_id = ? ORDER BY placed_at DESC, id DESC LIMIT ? OFFSET ?""",
+            [customer_id, limit, offset],
         )
         return [
-            OrderLine(ext, kind, status, from_iso(placed), total, currency)
-            for ext, kind, status, placed, total, currency in rows
+            OrderLine(order_id, ext, kind, status, from_iso(placed), total, currency)
+            for order_id, ext, kind, status, placed, total, currency in rows
         ]
+
+    def order_count(self, customer_id: int) -> int:
+        """How many orders and returns ``recent_orders`` can page through."""
+        row = one_row(
+            self.db, "SELECT count(*) AS n FROM orders WHERE customer_id = ?", [customer_id]
+        )
+        return int(row["n"]) if row else 0
 
 
 def compute_segments(db: Database, as_of: date | None = None) -> Segmentation:

@@ -30,11 +30,11 @@ def page_number(request: web.Request, name: str = "page") -> int:
     return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
 
 
-def shown_text(line: MessageLine) -> str:
+def shown_text(line: MessageLine) -> str | None:
     """What the customer saw: the bot's messages are Telegram HTML, theirs are plain text."""
-    if line.text is None:
-        return "(pressed a button)" if line.kind == "callback" else f"({line.kind})"
-    return parse_html(line.text).text if line.direction == "out" else line.text
+    if line.text is None or line.direction != "out":
+        return line.text
+    return parse_html(line.text).text
 
 
 async def customer_list(request: web.Request) -> web.StreamResponse:

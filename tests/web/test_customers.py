@@ -23,8 +23,20 @@ def result_links(html: str) -> list[str]:
 async def test_search_finds_ann_by_name_shop_id_telegram_id_and_username(
     site: Site, staff: Visitor
 ) -> None:
-    site.dashboard.repos.db.execute("UPDATE customers SET username = 'annp' WHERE id = ?", [ANN_ID])
-    for query in ("Ann", "ann peeters", "12361", "1001", "@annp"):
+    site.dashboard.repos.db.execute(
+        "UPDATE customers SET username = 'annp', email = 'ann.peeters@example.com' WHERE id = ?",
+        [ANN_ID],
+    )
+    queries = (
+        "Ann",
+        "ann peeters",
+        "12361",
+        "1001",
+        "@annp",
+        "ANN.Peeters@example.com",
+        "peeters@",
+    )
+    for query in queries:
         page = await staff.get("/admin/customers", params={"q": query})
         assert page.status == 200, query
         assert result_links(page.text)[0] == str(ANN_ID), query
@@ -75,6 +87,27 @@ async def test_profile_shows_orders_with_items_segment_and_a_ticket(
     assert "SLA first response" not in page.text  # the staff chat's card is not her chat
     assert "12361" in page.text
     assert "user 1001" in page.text
+
+
+async def test_a_long_purchase_history_pages_twenty_orders_at_a_time(
+    site: Site, staff: Visitor
+) -> None:
+    db = site.dashboard.repos.db
+    [busiest] = db.query(
+        "SELECT customer_id, count(*) AS n FROM orders GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+    )
+    assert busiest["n"] == 164
+    path = f"/admin/customers/{busiest['customer_id']}"
+    first = await staff.get(path)
+    last = await staff.get(path, params={"orders_page": "9"})
+    shown = [re.findall(r"<td>#(\w+)", page.text) for page in (first, last)]
+    assert (len(shown[0]), len(shown[1])) == (20, 4)
+    assert set(shown[0]).isdisjoint(shown[1])
+    assert "Purchase history (164)" in first.text
+    assert "Page 1 of 9" in first.text
+    assert "Older orders" in first.text
+    assert "Newer orders" in last.text
+    assert "Older orders" not in last.text
 
 
 async def test_profile_shows_survey_answers_and_campaign_reminders(
