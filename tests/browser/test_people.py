@@ -1,5 +1,5 @@
 """A customer's whole story on her profile after real activity, and a colleague added through
-the staff form who then logs in (the plain page walk: test_people_and_content.py)."""
+the staff form who then logs in and finds My account (with screenshots)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ async def test_an_admin_adds_a_colleague_who_then_logs_in(page: Page, site: Site
     await signed_in(page, site, "alex", "admin")
     await page.get_by_role("navigation", name="Sections").get_by_role("link", name="Staff").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Staff")
+    await shot(page, "staff")
     form = page.get_by_role("region", name="Add an account")
     await form.get_by_label("Username (letters").fill("sam")
     await form.get_by_label("Name shown to colleagues").fill("Sam Lee")
@@ -58,4 +59,6 @@ async def test_an_admin_adds_a_colleague_who_then_logs_in(page: Page, site: Site
     await page.get_by_role("button", name="Log out").click()
     await login(page, site, "sam", "a long enough secret")
     await expect(page).to_have_url(f"{site.url}/admin")
-    await expect(page.get_by_text("Sam Lee · staff")).to_be_visible()
+    await page.get_by_role("link", name="Sam Lee · staff").click()
+    await expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    await shot(page, "my-account")

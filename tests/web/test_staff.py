@@ -131,7 +131,7 @@ async def test_a_disabled_accounts_open_session_stops_working_at_once(
     maria_id = account(site, "maria").id
     page = await admin.post(f"/admin/staff/{maria_id}/disable")
     assert "maria is disabled" in page.text
-    assert "disabled" in page.text
+    assert '<span class="badge disabled">disabled</span>' in page.text
     after = await maria.get("/admin/customers")
     assert "/admin/login" in after.url
     refused = await maria.post("/admin/canned", {"name": "x", "body": "y", "action": "save"})
