@@ -486,6 +486,43 @@ class AudienceStore:
 
 
 @dataclass(frozen=True)
+class DeliveryTotals:
+    """What one campaign's reminders came to: sent and failed, recipients who clicked "Show
+    me" (and the clicks in all), and answers "Not this year" and "Stop"."""
+
+    sent: int = 0
+    failed: int = 0
+    clicked: int = 0
+    clicks: int = 0
+    not_this_year: int = 0
+    opted_out: int = 0
+
+
+def delivery_totals(
+    db: Database, campaign_ids: Sequence[int] | None = None
+) -> dict[int, DeliveryTotals]:
+    """Per campaign (every one, or those of ``campaign_ids``), in one pass over the ledger;
+    campaigns without reminders yet are left out."""
+    where, params = "", list(campaign_ids or ())
+    if campaign_ids is not None:
+        where = f"WHERE campaign_id IN ({', '.join('?' for _ in params)})"
+    return {
+        r["campaign_id"]: DeliveryTotals(
+            r["sent"], r["failed"], r["clicked"], r["clicks"], r["not_this_year"], r["opted_out"]
+        )
+        for r in db.query(
+            f"""SELECT campaign_id, COALESCE(SUM(status = 'sent'), 0) AS sent,
+                       COALESCE(SUM(status = 'failed'), 0) AS failed,
+                       COALESCE(SUM(clicks > 0), 0) AS clicked, COALESCE(SUM(clicks), 0) AS clicks,
+                       COALESCE(SUM(response = 'not_this_year'), 0) AS not_this_year,
+                       COALESCE(SUM(response = 'stop'), 0) AS opted_out
+                FROM campaign_deliveries {where} GROUP BY campaign_id""",
+            params,
+        )
+    }
+
+
+@dataclass(frozen=True)
 class CampaignReport:
     statuses: dict[str, int]
     skipped: dict[str, int]
@@ -512,14 +549,7 @@ def campaign_report(db: Database, campaign_id: int, attribution: timedelta) -> C
             )
         }
 
-    row = one_row(
-        db,
-        """SELECT COALESCE(SUM(clicks > 0), 0) AS clicked, COALESCE(SUM(clicks), 0) AS clicks,
-                  COALESCE(SUM(response = 'not_this_year'), 0) AS not_this_year,
-                  COALESCE(SUM(response = 'stop'), 0) AS opted_out
-           FROM campaign_deliveries WHERE campaign_id = ?""",
-        [campaign_id],
-    )
+    totals = delivery_totals(db, [campaign_id]).get(campaign_id, DeliveryTotals())
     conversions = one_row(
         db,
         """SELECT COUNT(DISTINCT d.customer_id) AS converted, COALESCE(SUM(o.total), 0) AS revenue
@@ -529,16 +559,15 @@ def campaign_report(db: Database, campaign_id: int, attribution: timedelta) -> C
              AND julianday(o.placed_at) <= julianday(d.sent_at) + ?""",
         [campaign_id, attribution.total_seconds() / 86400],
     )
-    assert row is not None
     assert conversions is not None
     return CampaignReport(
         statuses=DeliveryLedger(db).counts(campaign_id),
         skipped=grouped("skipped"),
         failed=grouped("failed"),
-        clicked=row["clicked"],
-        clicks=row["clicks"],
-        not_this_year=row["not_this_year"],
-        opted_out=row["opted_out"],
+        clicked=totals.clicked,
+        clicks=totals.clicks,
+        not_this_year=totals.not_this_year,
+        opted_out=totals.opted_out,
         converted=conversions["converted"],
         revenue=round(conversions["revenue"], 2),
     )

@@ -1,34 +1,13 @@
-"""What the dashboard's campaign pages read beyond the campaign repositories: delivery totals
-for the list, the choices the campaign form offers, and the names of preview customers."""
+"""What the dashboard's campaign form offers beyond the campaign repositories: the shop's
+product categories and its customers' countries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
 from bot.countries import country_code
-
-
-@dataclass(frozen=True)
-class DeliveryTotals:
-    sent: int = 0
-    failed: int = 0
-    clicks: int = 0
-
-
-def delivery_totals(db: Database) -> dict[int, DeliveryTotals]:
-    """Per campaign: reminders sent, failed, and "Show me" clicks (one pass over the ledger)."""
-    return {
-        r["campaign_id"]: DeliveryTotals(r["sent"], r["failed"], r["clicks"])
-        for r in db.query(
-            """SELECT campaign_id, COALESCE(SUM(status = 'sent'), 0) AS sent,
-                      COALESCE(SUM(status = 'failed'), 0) AS failed,
-                      COALESCE(SUM(clicks), 0) AS clicks
-               FROM campaign_deliveries GROUP BY campaign_id"""
-        )
-    }
 
 
 @dataclass(frozen=True)
@@ -49,17 +28,3 @@ def form_choices(db: Database) -> FormChoices:
     ]
     codes = {country_code(r["country"]) for r in db.query("SELECT DISTINCT country FROM customers")}
     return FormChoices(categories, sorted(code for code in codes if code))
-
-
-def customer_names(db: Database, customer_ids: Sequence[int]) -> dict[int, str]:
-    """Full names of a few customers (the preview's examples)."""
-    if not customer_ids:
-        return {}
-    marks = ", ".join("?" for _ in customer_ids)
-    return {
-        r["id"]: " ".join(p for p in (r["first_name"], r["last_name"]) if p)
-        for r in db.query(
-            f"SELECT id, first_name, last_name FROM customers WHERE id IN ({marks})",
-            list(customer_ids),
-        )
-    }

@@ -19,7 +19,7 @@ from bot.campaigns import CampaignStatus
 from bot.clock import from_iso, to_iso
 from bot.segments import Segment
 from bot.tickets import ACTIVE_STATUSES
-from storage.campaigns import CampaignRepository, DeliveryLedger
+from storage.campaigns import CampaignRepository, DeliveryTotals, delivery_totals
 from storage.reports import customer_labels
 from storage.repositories import one_row
 
@@ -30,6 +30,12 @@ def _marks(values: Sequence[object]) -> str:
 
 def _time(value: str | None) -> datetime | None:
     return from_iso(value) if value else None
+
+
+def _customer_names(db: Database, rows: list[dict[str, Any]]) -> dict[int, str]:
+    """How the reports label the rows' customers (name and shop id), by customer id."""
+    labels = customer_labels(db, (r["customer_id"] for r in rows))
+    return {customer_id: str(label) for customer_id, label in labels.items()}
 
 
 def open_ticket_counts(db: Database) -> dict[str, int]:
@@ -68,14 +74,14 @@ def breached_open_tickets(db: Database) -> list[BreachedTicket]:
             list(ACTIVE_STATUSES),
         )
     )
-    names = customer_labels(db, (r["customer_id"] for r in rows))
+    names = _customer_names(db, rows)
     return [
         BreachedTicket(
             id=r["id"],
             subject=r["subject"] or "",
             status=r["status"],
             priority=r["priority"],
-            customer=str(names[r["customer_id"]]) if r["customer_id"] in names else "",
+            customer=names.get(r["customer_id"], ""),
             first_response_breached_at=_time(r["first_response_breached_at"]),
             resolution_breached_at=_time(r["resolution_breached_at"]),
         )
@@ -104,11 +110,11 @@ def customers_in_segment(db: Database, segment: Segment, limit: int) -> list[Seg
             [segment.value, limit],
         )
     )
-    names = customer_labels(db, (r["customer_id"] for r in rows))
+    names = _customer_names(db, rows)
     return [
         SegmentCustomer(
             customer_id=r["customer_id"],
-            name=str(names[r["customer_id"]]) if r["customer_id"] in names else "",
+            name=names.get(r["customer_id"], ""),
             orders=r["orders"],
             spend=r["spend"],
             last_purchase=_time(r["last_purchase"]),
@@ -126,35 +132,25 @@ class CampaignLine:
     status: CampaignStatus
     created_at: datetime
     audience: int | None
-    sent: int
-    clicked: int  # recipients who clicked at least once (as in the campaign report)
+    totals: DeliveryTotals  # sent, recipients who clicked... (as in the campaign report)
 
 
 def recent_campaigns(db: Database, limit: int = 5) -> list[CampaignLine]:
     """The latest campaigns with what they sent and how many recipients clicked."""
     campaigns = CampaignRepository(db).all()[:limit]
-    ledger = DeliveryLedger(db)
-    lines = []
-    for campaign in campaigns:
-        clicked = one_row(
-            db,
-            """SELECT coalesce(sum(clicks > 0), 0) AS n FROM campaign_deliveries
-               WHERE campaign_id = ?""",
-            [campaign.id],
+    totals = delivery_totals(db, [c.id for c in campaigns])
+    return [
+        CampaignLine(
+            id=c.id,
+            name=c.spec.name,
+            occasion=c.spec.occasion,
+            status=c.status,
+            created_at=c.created_at,
+            audience=c.audience_size,
+            totals=totals.get(c.id, DeliveryTotals()),
         )
-        lines.append(
-            CampaignLine(
-                id=campaign.id,
-                name=campaign.spec.name,
-                occasion=campaign.spec.occasion,
-                status=campaign.status,
-                created_at=campaign.created_at,
-                audience=campaign.audience_size,
-                sent=ledger.counts(campaign.id).get("sent", 0),
-                clicked=int(clicked["n"]) if clicked else 0,
-            )
-        )
-    return lines
+        for c in campaigns
+    ]
 
 
 @dataclass(frozen=True)
@@ -178,13 +174,13 @@ _ANSWER_COLUMNS = """s.id, s.kind, s.customer_id, s.score, s.nps, s.comment, s.a
 
 
 def _answers(db: Database, rows: list[dict[str, Any]]) -> list[SurveyAnswer]:
-    names = customer_labels(db, (r["customer_id"] for r in rows))
+    names = _customer_names(db, rows)
     return [
         SurveyAnswer(
             survey_id=r["id"],
             kind=r["kind"],
             customer_id=r["customer_id"],
-            customer=str(names[r["customer_id"]]) if r["customer_id"] in names else "",
+            customer=names.get(r["customer_id"], ""),
             score=r["score"],
             nps=r["nps"],
             comment=r["comment"],

@@ -61,14 +61,9 @@ from storage.campaign_planning import (
     check_campaign,
     planning_of_table,
 )
-from storage.campaigns import CampaignReport, campaign_report
-from storage.dashboard_campaigns import (
-    DeliveryTotals,
-    FormChoices,
-    customer_names,
-    delivery_totals,
-    form_choices,
-)
+from storage.campaigns import CampaignReport, DeliveryTotals, campaign_report, delivery_totals
+from storage.dashboard_campaigns import FormChoices, form_choices
+from storage.reports import customer_labels
 
 logger = logging.getLogger("carebot.dashboard")
 
@@ -346,7 +341,7 @@ async def preview_of(dashboard: Dashboard, values: FormValues) -> PreviewView:
         planning = planning_of_table(db, config, raw, now, model=model)
         planner = planning.planner
         result = planner.preview(planning.source, now)
-        names = customer_names(db, [s.customer_id for s in result.samples])
+        names = customer_labels(db, [s.customer_id for s in result.samples])
         try:
             opens_at: datetime | None = planning.opens_at()
         except CampaignError:
@@ -354,7 +349,7 @@ async def preview_of(dashboard: Dashboard, values: FormValues) -> PreviewView:
         samples = tuple(
             Sample(
                 s.customer_id,
-                names.get(s.customer_id, f"customer {s.customer_id}"),
+                str(names.get(s.customer_id) or f"customer {s.customer_id}"),
                 s.language,
                 s.due_at,
                 parse_html(s.text).text if s.text is not None else None,
