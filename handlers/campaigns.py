@@ -24,6 +24,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.campaign_templates import TemplateRejected
 from bot.campaigns import (
+    ACTIONS,
     Campaign,
     CampaignError,
     CampaignSettings,
@@ -31,6 +32,7 @@ from bot.campaigns import (
     Delivery,
     DeliveryStatus,
     exclusion,
+    next_status,
 )
 from bot.config import resolve_database_path
 from bot.suggestions import SuggestionModel, history_from_lines
@@ -400,14 +402,24 @@ _ACTION_LABELS = {
 }
 
 
+def allowed_actions(campaign: Campaign) -> list[str]:
+    """The actions that apply to the campaign now, by ``next_status``'s own rule (these
+    buttons and the dashboard's)."""
+    planned = campaign.audience_size is not None
+    allowed = []
+    for action in ACTIONS:
+        try:
+            next_status(campaign, action, planned=planned)
+        except CampaignError:
+            continue
+        allowed.append(action)
+    return allowed
+
+
 def _actions_for(campaign: Campaign) -> list[str]:
-    by_status = {
-        CampaignStatus.DRAFT: ["preview", "start"],
-        CampaignStatus.SCHEDULED: ["preview", "pause"],
-        CampaignStatus.RUNNING: ["pause"],
-        CampaignStatus.PAUSED: ["resume"],
-    }
-    return by_status.get(campaign.status, [])
+    """Preview until it sends; no Cancel button in a chat (the CLI and the dashboard)."""
+    waiting = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+    return ["preview"] * waiting + [a for a in allowed_actions(campaign) if a in _ACTION_LABELS]
 
 
 async def campaign_button(update: Update, context: CareContext) -> None:

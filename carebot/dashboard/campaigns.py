@@ -26,13 +26,11 @@ from sqlite_utils import Database
 from bot.campaign_service import Preview
 from bot.campaign_templates import VARIABLE_FIELDS, TemplateProblem, TemplateRejected
 from bot.campaigns import (
-    ACTIONS,
     AudienceRules,
     Campaign,
     CampaignError,
     CampaignSpec,
     CampaignStatus,
-    next_status,
 )
 from bot.config import SUPPORTED_LANGUAGES
 from bot.occasions import BIRTHDAY, BUILTIN, OccasionCalendar, OccasionError
@@ -54,7 +52,7 @@ from carebot.dashboard.app import (
     text_field,
 )
 from carebot.dashboard.charts import funnel_chart
-from handlers.campaigns import follow_status, suggestion_model
+from handlers.campaigns import allowed_actions, follow_status, suggestion_model
 from storage.campaign_planning import (
     apply_action,
     calendar_of,
@@ -565,8 +563,6 @@ async def _save(request: web.Request, existing: Campaign | None) -> web.StreamRe
 
 # ------------------------------------------------------------------ actions and the report
 
-ACTION_PATHS = {"schedule": "start", "start": "start", "pause": "pause", "resume": "resume",
-                "cancel": "cancel"}  # fmt: skip
 # Starting a draft schedules it: the bot plans it when its window opens.
 ACTION_LABELS = {"start": "Schedule", "pause": "Pause", "resume": "Resume", "cancel": "Cancel"}
 ACTION_URLS = {"start": "schedule", "pause": "pause", "resume": "resume", "cancel": "cancel"}
@@ -583,19 +579,6 @@ def rule_lines(rules: AudienceRules) -> list[tuple[str, str]]:
             value = ", ".join(value)
         lines.append((rule.label, "yes" if value is True else str(value)))
     return lines
-
-
-def actions_for(campaign: Campaign) -> list[str]:
-    """The actions that apply now (the same rule the CLI and /campaigns enforce)."""
-    planned = campaign.audience_size is not None
-    allowed = []
-    for action in ACTIONS:
-        try:
-            next_status(campaign, action, planned=planned)
-        except CampaignError:
-            continue
-        allowed.append(action)
-    return allowed
 
 
 async def _report_page(
@@ -632,7 +615,7 @@ async def _report_page(
         sent=sent,
         funnel=funnel,
         error=error,
-        actions=actions_for(campaign),
+        actions=allowed_actions(campaign),
         action_labels=ACTION_LABELS,
         action_urls=ACTION_URLS,
         rule_lines=rule_lines(campaign.spec.audience),
@@ -689,5 +672,7 @@ def register(routes: Routes) -> None:
     routes.get(r"/campaigns/{campaign_id:\d+}", campaign_page, access="admin")
     routes.get(r"/campaigns/{campaign_id:\d+}/edit", edit_form, access="admin")
     routes.post(r"/campaigns/{campaign_id:\d+}/edit", save_edit, access="admin")
-    for path, action in ACTION_PATHS.items():
+    for action, path in ACTION_URLS.items():
         routes.post(rf"/campaigns/{{campaign_id:\d+}}/{path}", _action(action), access="admin")
+    # The CLI's word for scheduling works too.
+    routes.post(r"/campaigns/{campaign_id:\d+}/start", _action("start"), access="admin")
