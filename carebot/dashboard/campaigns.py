@@ -31,6 +31,7 @@ from bot.campaigns import (
     CampaignError,
     CampaignSpec,
     CampaignStatus,
+    parse_campaign,
 )
 from bot.config import SUPPORTED_LANGUAGES
 from bot.occasions import BIRTHDAY, BUILTIN, OccasionCalendar, OccasionError
@@ -82,6 +83,16 @@ class RuleField:
     @property
     def name(self) -> str:
         return f"audience.{self.key}"
+
+    def form_value(self, value: Any) -> list[str]:
+        """The rule's value as the form field holds it (nothing when not set)."""
+        if self.kind == "check":
+            return ["on"] if value else []
+        if self.kind == "codes":
+            return [", ".join(value)] if value else []
+        if self.kind == "number":
+            return [] if value is None else [str(value)]
+        return list(value)
 
 
 AUDIENCE_FIELDS = (
@@ -174,37 +185,29 @@ class FormValues:
             "year": number(spec.year),
             "days_before": number(spec.days_before),
             "send_time": [spec.send_time.strftime("%H:%M")],
-            "audience.occasion_buyers_days": number(rules.occasion_buyers_days),
-            # Only with the rule it qualifies (alone it is an error).
-            "audience.occasion_min_years": number(
-                rules.occasion_min_years if rules.occasion_buyers_days is not None else None
-            ),
-            "audience.categories": list(rules.categories),
-            "audience.segments": list(rules.segments),
-            "audience.key_customers": ["on"] if rules.key_customers else [],
-            "audience.last_purchase_within_days": number(rules.last_purchase_within_days),
-            "audience.last_purchase_not_within_days": number(rules.last_purchase_not_within_days),
-            "audience.min_orders": number(rules.min_orders),
-            "audience.countries": [", ".join(rules.countries)] if rules.countries else [],
+            **{f.name: f.form_value(getattr(rules, f.key)) for f in AUDIENCE_FIELDS},
             "suggestions.count": number(spec.suggestions.count),
             "suggestions.more": number(spec.suggestions.more),
+            **{f"template.{language}": [body] for language, body in spec.templates.items()},
         }
-        for language, body in spec.templates.items():
-            fields[f"template.{language}"] = [body]
+        if rules.occasion_buyers_days is None:  # alone it is an error: only with its rule
+            fields["audience.occasion_min_years"] = []
         return cls(fields)
 
     @classmethod
     def new(cls, occasion: str) -> FormValues:
-        return cls(
-            {
-                "occasion": [occasion],
-                "days_before": ["5"],
-                "send_time": ["10:00"],
-                "suggestions.count": ["3"],
-                "suggestions.more": ["3"],
-                **{f"template.{lang}": [body] for lang, body in EXAMPLE_TEMPLATES.items()},
-            }
-        )
+        """A new campaign's form: the defaults and example templates, for ``occasion``."""
+        return cls({**DEFAULTS.fields, "name": [], "occasion": [occasion]})
+
+
+# What a campaign file gets for the keys it leaves out (the parser's own defaults), with the
+# example templates: a new campaign's form, and the placeholders of fields left blank.
+DEFAULTS = FormValues.of_spec(
+    parse_campaign(
+        {"name": PREVIEW_NAME, "occasion": "-", "template": EXAMPLE_TEMPLATES},
+        languages=SUPPORTED_LANGUAGES,
+    )
+)
 
 
 def raw_campaign(values: FormValues) -> dict[str, Any]:
@@ -479,6 +482,7 @@ async def _form_page(
         countries=found.countries,
         languages=SUPPORTED_LANGUAGES,
         variables=VARIABLE_FIELDS,
+        defaults=DEFAULTS,
         **_display(dashboard),
     )
 
