@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -124,7 +125,7 @@ def preview_lines(campaign: Campaign, result: Preview, rate: int) -> list[str]:
             f"Sending between {result.first_due:%Y-%m-%d %H:%M} and "
             f"{result.last_due:%Y-%m-%d %H:%M} UTC"
         )
-    lines.append(f"Estimated send time at {rate} messages/s: {_duration(result.send_seconds)}")
+    lines.append(f"Estimated send time at {rate} messages/s: {send_duration(result.send_seconds)}")
     for n, sample in enumerate(result.samples, start=1):
         lines += ["", f"--- example {n} (customer {sample.customer_id}, {sample.language}, "
                   f"due {sample.due_at:%Y-%m-%d %H:%M} UTC) ---"]  # fmt: skip
@@ -132,9 +133,11 @@ def preview_lines(campaign: Campaign, result: Preview, rate: int) -> list[str]:
     return lines
 
 
-def _duration(seconds: float) -> str:
+def send_duration(seconds: float) -> str:
+    """How long sending takes, roughly: "1 s" (a few recipients: not "0 s"), "40 s", "12 min",
+    "2.5 h"; the CLI's preview and the dashboard's say it alike."""
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return f"{math.ceil(seconds)} s"
     minutes = seconds / 60
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 

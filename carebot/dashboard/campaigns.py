@@ -37,6 +37,7 @@ from bot.config import SUPPORTED_LANGUAGES
 from bot.occasions import BIRTHDAY, BUILTIN, OccasionCalendar, OccasionError
 from bot.segments import RFM_SEGMENTS
 from bot.telegram_html import parse_html
+from carebot.campaign_cli import send_duration
 from carebot.dashboard.app import (
     Dashboard,
     Form,
@@ -377,13 +378,6 @@ async def preview_of(dashboard: Dashboard, values: FormValues) -> PreviewView:
     return view
 
 
-def duration_text(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
-
-
 def render_fragment(template: str, **values: Any) -> str:
     return environment().get_template(template).render(**values)
 
@@ -401,7 +395,7 @@ async def preview(request: web.Request) -> web.StreamResponse:
 
 def _display(dashboard: Dashboard) -> dict[str, Any]:
     """What every campaign template uses to show times and durations."""
-    return {"zone": ZoneInfo(dashboard.config.shop.timezone), "duration": duration_text}
+    return {"zone": ZoneInfo(dashboard.config.shop.timezone), "duration": send_duration}
 
 
 def _label(calendar: OccasionCalendar, occasion: str) -> str:

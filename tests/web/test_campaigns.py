@@ -274,6 +274,7 @@ async def test_preview_counts_the_audience_as_rules_change_and_renders_real_cust
     assert "Wei Zhang" in page.text
     assert "Hi Ann! Christmas is in 32 days." in page.text
     assert "Wei，您好！Christmas就要到了。" in page.text  # Wei reads Chinese
+    assert "about 1 s at 25 messages/s" in page.text  # two reminders: not "about 0 s"
     assert "<html" not in page.text  # a fragment, to swap into the page
 
     belgium = await preview(admin, {**everyone, "audience.countries": "BE"})
