@@ -17,12 +17,13 @@ from markupsafe import Markup
 from sqlite_utils import Database
 
 from bot.config import Config
-from bot.dashboard_metrics import Bucket, percent, period_start, weekly, weeks_start
+from bot.dashboard_metrics import Bucket, period_start, weekly, weeks_start
 from bot.reports import TicketReport, build_report, format_duration
 from bot.segments import Segment, SegmentSummary
 from bot.survey_report import SurveyStats, build_survey_report
 from carebot.dashboard.app import Routes, dashboard_of, render_page
-from carebot.dashboard.charts import Series, bar_chart, line_chart
+from carebot.dashboard.charts import bar_chart
+from carebot.dashboard.surveys import nps_trend, percent_trend
 from carebot.survey_views import nps_text
 from carebot.survey_views import percent as percent_text
 from storage.dashboard_reports import (
@@ -84,34 +85,15 @@ def gather(db: Database, config: Config, now: datetime) -> Overview:
     )
 
 
-def _whole_percent(value: float) -> str:
-    return f"{value:.0f}%"
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.0f}" if round(value) else "0"
-
-
 def trend_charts(weeks: list[Bucket]) -> tuple[Markup, Markup]:
     """CSAT and NPS per week, as two line charts (their scales differ)."""
-    labels = [b.label for b in weeks]
-    csat = line_chart(
+    csat = percent_trend(
         f"CSAT by week, last {len(weeks)} weeks (share of 4 and 5 scores)",
-        labels,
-        [Series("CSAT", [percent(b.stats.csat) for b in weeks])],
-        y_min=0,
-        y_max=100,
-        format_value=_whole_percent,
+        "CSAT",
+        weeks,
+        lambda s: s.csat,
     )
-    nps = line_chart(
-        f"NPS by week, last {len(weeks)} weeks",
-        labels,
-        [Series("NPS", [b.stats.nps for b in weeks])],
-        y_min=-100,
-        y_max=100,
-        format_value=_signed,
-    )
-    return csat, nps
+    return csat, nps_trend(f"NPS by week, last {len(weeks)} weeks", weeks)
 
 
 async def overview(request: web.Request) -> web.StreamResponse:

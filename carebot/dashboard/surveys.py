@@ -8,6 +8,7 @@ survey service at once (and at every start, by ``build_application``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,35 +93,46 @@ def _signed(value: float) -> str:
     return f"{value:+.0f}" if round(value) else "0"
 
 
+def percent_trend(
+    title: str, name: str, buckets: list[Bucket], share: Callable[[SurveyStats], float | None]
+) -> Markup:
+    """A share (CSAT, response rate) per week or month, 0-100%; a quiet one is a gap."""
+    return line_chart(
+        title,
+        [b.label for b in buckets],
+        [Series(name, [percent(share(b.stats)) for b in buckets])],
+        y_min=0,
+        y_max=100,
+        format_value=_whole_percent,
+    )
+
+
+def nps_trend(title: str, buckets: list[Bucket]) -> Markup:
+    """NPS per week or month, -100 to +100; a quiet one is a gap."""
+    return line_chart(
+        title,
+        [b.label for b in buckets],
+        [Series("NPS", [b.stats.nps for b in buckets])],
+        y_min=-100,
+        y_max=100,
+        format_value=_signed,
+    )
+
+
 def result_charts(results: SurveyResults) -> dict[str, Markup]:
-    weeks = [b.label for b in results.weeks]
     scores = results.total.scores
     answered = results.total.answered
     return {
-        "csat_chart": line_chart(
-            "CSAT by week (share of 4 and 5 scores)",
-            weeks,
-            [Series("CSAT", [percent(b.stats.csat) for b in results.weeks])],
-            y_min=0,
-            y_max=100,
-            format_value=_whole_percent,
+        "csat_chart": percent_trend(
+            "CSAT by week (share of 4 and 5 scores)", "CSAT", results.weeks, lambda s: s.csat
         ),
-        "response_chart": line_chart(
+        "response_chart": percent_trend(
             "Response rate by week (answered / sent)",
-            weeks,
-            [Series("Response rate", [percent(b.stats.response_rate) for b in results.weeks])],
-            y_min=0,
-            y_max=100,
-            format_value=_whole_percent,
+            "Response rate",
+            results.weeks,
+            lambda s: s.response_rate,
         ),
-        "nps_chart": line_chart(
-            "NPS by month",
-            [b.label for b in results.months],
-            [Series("NPS", [b.stats.nps for b in results.months])],
-            y_min=-100,
-            y_max=100,
-            format_value=_signed,
-        ),
+        "nps_chart": nps_trend("NPS by month", results.months),
         "scores_chart": bar_chart(
             "Scores given (1-5)",
             [(f"{'★' * n} {n}", float(count)) for n, count in enumerate(scores, start=1)]
