@@ -68,7 +68,11 @@ def _account(row: dict[str, Any]) -> Account:
 
 
 class AccountError(ValueError):
-    """An account change that cannot be made, with the reason."""
+    """An account change that cannot be made, with the reason and the field it is about."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AccountRepository:
@@ -86,11 +90,15 @@ class AccountRepository:
         now: datetime,
     ) -> Account:
         if not USERNAME.match(username):
-            raise AccountError("a username may hold letters, digits, '.', '_' and '-' only")
+            raise AccountError(
+                "a username may hold letters, digits, '.', '_' and '-' only", "username"
+            )
         if self.by_username(username) is not None:
-            raise AccountError(f"there is already an account called {username!r}")
+            raise AccountError(f"there is already an account called {username!r}", "username")
         if telegram_user_id is not None and self.by_telegram_user(telegram_user_id) is not None:
-            raise AccountError(f"Telegram user {telegram_user_id} already has an account")
+            raise AccountError(
+                f"Telegram user {telegram_user_id} already has an account", "telegram_user_id"
+            )
         cursor = self.db.execute(
             """INSERT INTO dashboard_accounts (username, display_name, role, password_hash,
                    telegram_user_id, created_at, updated_at)
@@ -160,7 +168,8 @@ class AccountRepository:
                 if owner is not None and owner.id != account_id:
                     raise AccountError(
                         f"Telegram user {changes['telegram_user_id']} already has an account "
-                        f"({owner.username})"
+                        f"({owner.username})",
+                        "telegram_user_id",
                     )
             self.db.execute(
                 f"UPDATE dashboard_accounts SET {assignments}, updated_at = ? WHERE id = ?",

@@ -148,8 +148,7 @@ async def add_account(request: web.Request) -> web.StreamResponse:
         new.errors[exc.field_name] = str(exc)
         return _staff_page(request, new=new, status=400)
     except AccountError as exc:
-        # create() refuses a taken username or Telegram user, naming the Telegram user if so
-        new.errors["telegram_user_id" if "Telegram" in str(exc) else "username"] = str(exc)
+        new.errors[exc.field or "username"] = str(exc)
         return _staff_page(request, new=new, status=400)
     dashboard.audit(request, "account added", f"{account.username} ({account.role})")
     flash(request, f"Account {account.username} ({account.role}) added.")
