@@ -439,8 +439,10 @@ async def campaign_button(update: Update, context: CareContext) -> None:
     if action == "preview":
         await query.answer()
         now = d.clock.now()
+        model = await suggestion_model(context.application)  # not rebuilt at every press
         result = await off_loop(
-            database_path(d), lambda db: preview(db, d.config, campaign.spec, campaign.year, now)
+            database_path(d),
+            lambda db: preview(db, d.config, campaign.spec, campaign.year, now, model=model),
         )
         await reply(update, context, T.CAMPAIGN_PREVIEW, campaign=campaign, preview=result)
         return

@@ -117,8 +117,16 @@ def planning_for(
     return Planning(planner, AudienceStore(db))
 
 
-def preview(db: Database, config: Config, spec: CampaignSpec, year: int, now: datetime) -> Preview:
-    planning = planning_for(db, config, spec, year)
+def preview(
+    db: Database,
+    config: Config,
+    spec: CampaignSpec,
+    year: int,
+    now: datetime,
+    *,
+    model: SuggestionModel | None = None,
+) -> Preview:
+    planning = planning_for(db, config, spec, year, model=model)
     return planning.planner.preview(planning.source, now)
 
 
