@@ -424,7 +424,12 @@ async def test_a_campaign_scheduled_on_the_web_is_sent_at_once_and_reported(
         "SELECT id FROM campaign_deliveries WHERE customer_id = ?", [first]
     )
     ledger.click(row["id"], SEND_DAY + timedelta(minutes=5))
+    ledger.click(row["id"], SEND_DAY + timedelta(minutes=5))  # one recipient, two clicks
     ledger.respond(row["id"], "not_this_year", SEND_DAY + timedelta(minutes=6))
+    [other] = site.desk.care.db.query(
+        "SELECT id FROM campaign_deliveries WHERE customer_id = ?", [buyers[1]]
+    )
+    ledger.respond(other["id"], "stop", SEND_DAY + timedelta(minutes=7))
     site.desk.care.repos.orders.save_order(
         external_id="WEB-1",
         customer_id=first,
@@ -438,8 +443,12 @@ async def test_a_campaign_scheduled_on_the_web_is_sent_at_once_and_reported(
     assert report.status == 200
     assert re.search(rf'value">{len(buyers)}</div><div class="label">Planned', report.text)
     assert re.search(rf'value">{len(buyers)}</div><div class="label">Sent', report.text)
-    assert 'value">1</div><div class="label">Clicked “Show me”' in report.text
+    assert 'value">0</div><div class="label">Failed' in report.text
+    assert (
+        'value">1</div><div class="label">Clicked “Show me”</div><div class="note">2 clicks'
+    ) in report.text
     assert 'value">1</div><div class="label">Not this year' in report.text
+    assert 'value">1</div><div class="label">Stopped reminders' in report.text
     assert 'value">1</div><div class="label">Converted' in report.text
     assert "25.00 GBP" in report.text
     assert "<svg" in report.text
@@ -447,7 +456,8 @@ async def test_a_campaign_scheduled_on_the_web_is_sent_at_once_and_reported(
     assert "in earlier years: <strong>21</strong>" in report.text  # the rules it was sent with
     assert "at least this many different years: <strong>2</strong>" in report.text
     listed = await admin.get("/admin/campaigns")
-    assert f'<td class="num">{len(buyers)}</td>' in listed.text
+    sent_failed_clicks = [f'<td class="num">{n}</td>' for n in (len(buyers), 0, 2)]
+    assert "\n      ".join(sent_failed_clicks) in listed.text
 
 
 # ------------------------------------------------------------------ roles
