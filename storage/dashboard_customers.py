@@ -16,16 +16,13 @@ from bot.clock import from_iso
 from bot.models import full_name
 from bot.segments import Segment
 from bot.tickets import Ticket
+from storage.repositories import like_escaped
 from storage.segments import CustomerProfile, OrderLine, SegmentRepository, StoredStats
 from storage.tickets import TicketRepository
 
 
 def _moment(value: str | None) -> datetime | None:
     return from_iso(value) if value else None
-
-
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -87,9 +84,9 @@ def search_customers(db: Database, query: str, *, limit: int, offset: int) -> li
             exact=query,
             bare=bare.lower(),
             number=int(query) if query.isdigit() and len(query) < 19 else None,
-            contains=f"%{_like_escaped(query)}%",
-            prefix=f"{_like_escaped(query)}%",
-            bare_contains=f"%{_like_escaped(bare)}%",
+            contains=f"%{like_escaped(query)}%",
+            prefix=f"{like_escaped(query)}%",
+            bare_contains=f"%{like_escaped(bare)}%",
         )
         sql = (
             _SEARCH

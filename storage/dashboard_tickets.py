@@ -14,7 +14,7 @@ from bot.clock import from_iso
 from bot.models import Order
 from bot.segments import CustomerStats
 from bot.tickets import ACTIVE_STATUSES, RelayRecord, Ticket, TicketEvent
-from storage.repositories import OrderRepository, one_row
+from storage.repositories import OrderRepository, like_escaped, one_row
 from storage.segments import OrderLine, SegmentRepository
 from storage.tickets import RelayMap, TicketRepository, ticket_from_row
 
@@ -58,11 +58,6 @@ class TicketListing:
     categories: list[str]  # categories tickets have, for the filter
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _where(filters: TicketFilters, *, with_status: bool) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -94,7 +89,8 @@ def _where(filters: TicketFilters, *, with_status: bool) -> tuple[str, list[Any]
             "c.username LIKE ? ESCAPE '\\'",
             "c.external_id = ?",
         ]
-        params += [_like(search), _like(search.lstrip("@")), search]
+        name, username = like_escaped(search), like_escaped(search.lstrip("@"))
+        params += [f"%{name}%", f"%{username}%", search]
         number = search.removeprefix("#")
         if number.isdigit() and len(number) <= 12:
             matches.append("t.id = ?")

@@ -47,6 +47,11 @@ def _customer(row: dict[str, Any]) -> Customer:
     )
 
 
+def like_escaped(text: str) -> str:
+    """``text`` taken literally inside a LIKE pattern written with ``ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def one_row(
     db: Database, sql: str, params: Sequence[Any] | dict[str, Any]
 ) -> dict[str, Any] | None:

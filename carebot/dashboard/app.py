@@ -231,3 +231,9 @@ def int_param(request: web.Request, name: str) -> int:
     if not raw.isdigit() or len(raw) > 12:
         raise web.HTTPNotFound()
     return int(raw)
+
+
+def page_number(request: web.Request, name: str = "page") -> int:
+    """A 1-based page number from the query string (anything odd is page 1)."""
+    raw = request.query.get(name, "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1

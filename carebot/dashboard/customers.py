@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlite_utils import Database
 
 from bot.telegram_html import parse_html
-from carebot.dashboard.app import Routes, dashboard_of, int_param, render_page
+from carebot.dashboard.app import Routes, dashboard_of, int_param, page_number, render_page
 from storage.dashboard_customers import (
     CustomerFile,
     CustomerHit,
@@ -22,12 +22,6 @@ from storage.dashboard_customers import (
 PAGE_SIZE = 50
 ORDERS_PER_PAGE = 20
 MAX_QUERY = 200
-
-
-def page_number(request: web.Request, name: str = "page") -> int:
-    """A 1-based page number from the query string (anything odd is page 1)."""
-    raw = request.query.get(name, "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
 
 
 def shown_text(line: MessageLine) -> str | None:

@@ -33,6 +33,7 @@ from carebot.dashboard.app import (
     flash,
     form_of,
     int_param,
+    page_number,
     render_page,
     see_other,
     text_field,
@@ -69,12 +70,6 @@ def ticket_url(ticket_id: int) -> str:
 
 
 # ------------------------------------------------------------------ the list
-
-
-def page_number(request: web.Request) -> int:
-    """The 1-based page from the query string (anything odd is page 1)."""
-    raw = request.query.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
 
 
 def filters_of(request: web.Request) -> tuple[TicketFilters, list[str]]:
