@@ -86,6 +86,12 @@ class Ticket:
     satisfaction: int | None = None
 
     @property
+    def assigned(self) -> bool:
+        """Someone has it: a Telegram user, or a name only (a dashboard account without a
+        Telegram id, an anonymous group admin)."""
+        return self.assignee_id is not None or bool(self.assignee_name)
+
+    @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
@@ -359,7 +365,7 @@ class TicketService:
             changes.update(
                 first_response_at=now, first_responder_id=staff.id, first_responder_name=staff.name
             )
-        if ticket.assignee_id is None:
+        if not ticket.assigned:
             changes.update(assignee_id=staff.id, assignee_name=staff.name)
         if ticket.status in AWAITING_STAFF:
             changed = self.store.transition(

@@ -37,6 +37,19 @@ def test_due_times_count_support_hours_only(
     assert key.ticket.priority == Priority.HIGH  # a key customer starts higher
 
 
+def test_a_ticket_claimed_by_name_only_stays_with_its_claimer(
+    repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    tickets, _ = service_over(repos, config)
+    ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
+    ticket = tickets.open(ann, TicketKind.COMPLAINT, "complaint", clock.now()).ticket
+    alex = Actor("staff", None, "Alex")  # a dashboard account with no Telegram id
+    claimed = tickets.claim(ticket, alex, clock.now())
+    replied = tickets.staff_replied(claimed, MARIA, clock.now())
+    assert (replied.assignee_id, replied.assignee_name) == (None, "Alex")
+    assert replied.status == "answered"
+
+
 def test_states_and_their_history(repos: Repositories, config: Config, clock: FixedClock) -> None:
     tickets, desk = service_over(repos, config)
     ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
