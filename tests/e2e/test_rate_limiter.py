@@ -13,17 +13,21 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 from telegram import Message
-from telegram.error import Forbidden, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
-from carebot.rate_limiter import CareRateLimitArgs, CareRateLimiter
+from carebot.rate_limiter import CareRateLimitArgs, CareRateLimiter, Transient, transient
 from carebot.sandbox import BotApiSandbox, SandboxUser
 
 BULK: CareRateLimitArgs = {"bulk": True}
 STAFF_GROUP = -1001234567890
+# Short waits, so timeouts and backoff cost little test time.
+READ_TIMEOUT = 0.5
+SLOW_ANSWER = 1.0  # the sandbox's "timeout" fault answers after this long: past READ_TIMEOUT
 
 CareExtBot = ExtBot[CareRateLimitArgs]
 
@@ -41,7 +45,7 @@ async def limited_bot(
     bot: CareExtBot = ExtBot(
         sandbox.bot_token,
         base_url=sandbox.base_url,
-        request=HTTPXRequest(connection_pool_size=128),
+        request=HTTPXRequest(connection_pool_size=128, read_timeout=READ_TIMEOUT),
         rate_limiter=limiter,
     )
     async with bot:
@@ -242,8 +246,153 @@ async def test_the_group_limit_can_be_switched_off(sandbox: BotApiSandbox) -> No
         ({"group_per_minute": 2.5}, "group_per_minute"),
         ({"max_retries": -1}, "max_retries"),
         ({"max_retries": True}, "max_retries"),
+        ({"backoff_base": -0.5}, "backoff_base"),
+        ({"backoff_cap": float("nan")}, "backoff_cap"),
     ],
 )
 def test_settings_that_make_no_sense_are_refused(arguments: dict[str, Any], named: str) -> None:
     with pytest.raises(ValueError, match=named):
         CareRateLimiter(**arguments)
+
+
+def quick_retries(**settings: Any) -> CareRateLimiter:
+    return CareRateLimiter(backoff_base=0.2, backoff_cap=0.5, **settings)
+
+
+async def first_failure(sandbox: BotApiSandbox) -> None:
+    """Return once the sandbox has refused a call (failures make no event to wait for)."""
+    for _ in range(200):
+        if not all(call["ok"] for call in sandbox.calls()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no call failed within 2 s")
+
+
+def texts_in(sandbox: BotApiSandbox, chat: int) -> list[str]:
+    return [m["plain_text"] for m in sandbox.sent(chat)]
+
+
+async def test_a_500_is_backed_off_from_retried_and_pauses_the_campaign(
+    sandbox: BotApiSandbox,
+) -> None:
+    chats = customers(sandbox, 8)
+    sandbox.set_fault("500", methods="sendMessage", chat_id=chats[1], count=2)
+    limiter = CareRateLimiter(bulk_per_second=5, backoff_base=0.4, backoff_cap=1.0)
+    async with limited_bot(sandbox, limiter) as bot:
+        await asyncio.gather(
+            *(bot.send_message(chat, "Back in stock", rate_limit_args=BULK) for chat in chats)
+        )
+    calls = sandbox.calls("sendMessage")
+    failures = [c for c in calls if not c["ok"]]
+    assert [c["error_code"] for c in failures] == [500, 500]
+    sent = delivered(sandbox)
+    assert sorted(c["params"]["chat_id"] for c in sent) == chats  # everyone, exactly once
+    # while it backed off (at least 0.2 s each time), nobody else was sent to
+    for failure in failures:
+        assert not [c for c in sent if failure["time"] + 0.1 < c["time"] < failure["time"] + 0.2]
+    assert limiter.stats.transient_retried == 2
+    assert limiter.stats.transient_given_up == 0
+    assert limiter.stats.backoff_seconds >= 0.2 + 0.4
+
+
+async def test_a_timed_out_reply_is_sent_again(sandbox: BotApiSandbox) -> None:
+    [chat] = customers(sandbox, 1)
+    sandbox.set_fault("timeout", methods="sendMessage", delay=SLOW_ANSWER, count=1)
+    limiter = quick_retries()
+    async with limited_bot(sandbox, limiter) as bot:
+        await bot.send_message(chat, "Your parcel left today")
+    assert texts_in(sandbox, chat) == ["Your parcel left today"]
+    assert limiter.stats.transient_retried == 1
+
+
+async def test_a_reply_that_timed_out_after_arriving_arrives_twice_rather_than_never(
+    sandbox: BotApiSandbox,
+) -> None:
+    [chat] = customers(sandbox, 1)
+    sandbox.set_fault("timeout", methods="sendMessage", delay=SLOW_ANSWER, count=1, apply=True)
+    async with limited_bot(sandbox, quick_retries()) as bot:
+        await bot.send_message(chat, "Your parcel left today")
+    assert texts_in(sandbox, chat) == ["Your parcel left today"] * 2
+
+
+@pytest.mark.parametrize("arrived", [False, True])
+async def test_a_timed_out_bulk_send_is_never_sent_twice(
+    sandbox: BotApiSandbox, arrived: bool
+) -> None:
+    [chat] = customers(sandbox, 1)
+    sandbox.set_fault("timeout", methods="sendMessage", delay=SLOW_ANSWER, count=1, apply=arrived)
+    limiter = quick_retries()
+    async with limited_bot(sandbox, limiter) as bot:
+        with pytest.raises(TimedOut):
+            await bot.send_message(chat, "Our spring sale", rate_limit_args=BULK)
+    # the caller's ledger records it as uncertain: it may or may not be there, never twice
+    assert texts_in(sandbox, chat) == (["Our spring sale"] if arrived else [])
+    assert limiter.stats.unsure_not_retried == 1
+    assert limiter.stats.transient_retried == 0
+
+
+async def test_a_message_to_a_chat_waits_for_the_one_being_retried_there(
+    sandbox: BotApiSandbox,
+) -> None:
+    [chat, other] = customers(sandbox, 2)
+    sandbox.set_fault("500", methods="sendMessage", chat_id=chat, count=1)
+    async with limited_bot(sandbox, CareRateLimiter(backoff_base=0.5)) as bot:
+        first = asyncio.create_task(bot.send_message(chat, "We got your question"))
+        await first_failure(sandbox)  # the first attempt failed: now backing off
+        # from another task, as a job or a staff relay would send
+        second = asyncio.create_task(bot.send_message(chat, "Maria answered: it ships today"))
+        elsewhere = await bot.send_message(other, "Hello")
+        await asyncio.gather(first, second)
+    assert texts_in(sandbox, chat) == ["We got your question", "Maria answered: it ships today"]
+    [answered_elsewhere] = [c for c in delivered(sandbox) if c["params"]["chat_id"] == other]
+    [retried] = [c for c in delivered(sandbox) if c["params"]["chat_id"] == chat][:1]
+    assert answered_elsewhere["time"] < retried["time"]  # other chats are not held up
+    assert elsewhere.chat_id == other
+
+
+async def test_transient_failures_that_outlast_max_retries_are_raised(
+    sandbox: BotApiSandbox,
+) -> None:
+    [chat] = customers(sandbox, 1)
+    sandbox.set_fault("500", methods="sendMessage", chat_id=chat)
+    limiter = quick_retries(max_retries=2)
+    async with limited_bot(sandbox, limiter) as bot:
+        with pytest.raises(NetworkError):
+            await bot.send_message(chat, "Your ticket was answered")
+    assert [c["error_code"] for c in sandbox.calls("sendMessage")] == [500, 500, 500]
+    assert (limiter.stats.transient_retried, limiter.stats.transient_given_up) == (2, 1)
+
+
+async def test_a_bad_request_is_never_retried(sandbox: BotApiSandbox) -> None:
+    limiter = quick_retries()
+    async with limited_bot(sandbox, limiter) as bot:
+        with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+            await bot.send_message(987654, "Nobody here")
+    assert [c["error_code"] for c in sandbox.calls("sendMessage")] == [400]
+    assert limiter.stats.transient_retried == 0
+
+
+def network_error(message: str, cause: BaseException | None = None) -> NetworkError:
+    """A NetworkError as PTB raises it: from an httpx error, or bare for an HTTP answer."""
+    error = TimedOut() if isinstance(cause, httpx.TimeoutException) else NetworkError(message)
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (network_error("Internal Server Error"), Transient.NOT_SENT),
+        (network_error("Bad Gateway"), Transient.NOT_SENT),
+        (network_error("Request Entity Too Large (413)"), None),
+        (network_error("", httpx.ConnectError("refused")), Transient.NOT_SENT),
+        (network_error("", httpx.PoolTimeout("pool")), Transient.NOT_SENT),
+        (network_error("", httpx.ConnectTimeout("slow")), Transient.NOT_SENT),
+        (network_error("", httpx.ReadTimeout("slow")), Transient.UNSURE),
+        (network_error("", httpx.RemoteProtocolError("dropped")), Transient.UNSURE),
+        (BadRequest("Bad Request: chat not found"), None),
+        (Forbidden("Forbidden: bot was blocked by the user"), None),
+    ],
+)
+def test_which_failures_are_worth_a_retry(error: NetworkError, expected: Transient | None) -> None:
+    assert transient(error) is expected
