@@ -57,6 +57,8 @@ class TelegramConfig:
     webhook_url: str = ""
     webhook_secret: str = ""
     max_retries: int = 3
+    # Seconds to wait for Telegram's answer to a request before it counts as timed out.
+    read_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -365,9 +367,9 @@ def _from_env(text: str, hint: Any) -> Any:
         if word in {"0", "false", "no", "off"}:
             return False
         return text  # not a boolean: reported by _coerce
-    if hint is int:
+    if hint is int or hint is float:
         try:
-            return int(text)
+            return hint(text)
         except ValueError:
             return text
     if typing.get_origin(hint) is tuple:
@@ -434,6 +436,10 @@ def _coerce(value: Any, hint: Any, where: str, source: str) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             raise fail("a whole number")
         return value
+    if hint is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise fail("a number")
+        return float(value)
     if hint is str:
         if not isinstance(value, str):
             raise fail("a string")
@@ -473,6 +479,10 @@ def _check_cross_field_rules(config: Config) -> None:
                 "of A-Z, a-z, 0-9, _ and - in webhook mode (e.g. `openssl rand -hex 16`; or set "
                 "CAREBOT_TELEGRAM_WEBHOOK_SECRET)"
             )
+    if not 0 <= config.telegram.max_retries <= 10:
+        raise ConfigError(f"{source}: [telegram] max_retries must be between 0 and 10")
+    if not 0.1 <= config.telegram.read_timeout <= 300:
+        raise ConfigError(f"{source}: [telegram] read_timeout must be between 0.1 and 300 seconds")
     if not 1 <= config.web.port <= 65535 and config.web_server_needed:
         raise ConfigError(f"{source}: [web] port must be between 1 and 65535")
     public = urlparse(config.web.public_url)

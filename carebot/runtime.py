@@ -127,6 +127,7 @@ def build_application(
         ApplicationBuilder()
         .token(token or config.telegram.token)
         .context_types(CONTEXT_TYPES)
+        .read_timeout(config.telegram.read_timeout)
         .rate_limiter(
             CareRateLimiter(
                 bulk_per_second=config.campaigns.messages_per_second,

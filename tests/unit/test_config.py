@@ -77,6 +77,9 @@ def test_environment_overrides_secrets(tmp_path: Path) -> None:
             "[telegram] webhook_secret must be",
         ),
         ("[nonsense]\nx = 1", "unknown section [nonsense]"),
+        ("[telegram]\nmax_retries = -1", "[telegram] max_retries must be between 0 and 10"),
+        ("[telegram]\nread_timeout = 0", "[telegram] read_timeout must be between 0.1 and 300"),
+        ("[telegram]\nread_timeout = 'soon'", "[telegram] read_timeout must be a number"),
         ("[telegram]\nmode = 'webhook'\nwebhook_url = 'http://shop.example/hook'", "https://"),
         (
             "[telegram]\nmode = 'webhook'\nwebhook_url = 'https://x/y'\nwebhook_secret = 'short'",
