@@ -55,6 +55,13 @@ async def start_desk(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for record in d.desk.relays.undelivered():
         resumed = d.services.tickets.get(record.ticket_id)
         if resumed is not None and resumed.posted:
+            # Stored but not marked delivered: the stop may have come after Telegram took
+            # it. Sent again (never lost), so it may arrive twice.
+            logger.warning(
+                "ticket #%s: resuming a relay (%s) a stop interrupted; it may arrive twice",
+                record.ticket_id,
+                record.direction,
+            )
             await desk.relay(resumed, record)
     scheduled = 0
     for ticket in d.desk.tickets.with_pending_checks():
