@@ -1,7 +1,8 @@
 """Update throughput: carebot's FAQ path next to a bare python-telegram-bot echo bot.
 
-Both bots poll the same in-process :class:`~carebot.sandbox.BotApiSandbox` (so the sandbox's
-own work is on the same CPU and event loop for both).  For each run the harness injects N
+The harness process runs one :class:`~carebot.sandbox.BotApiSandbox`; each bot runs in a
+child process of its own (see :mod:`bench.bots`) and polls it over HTTP, so the sandbox's and
+the harness's work is not on the bot's CPU or event loop.  For each run the harness injects N
 customer messages spread over many private chats as fast as it can (a burst, yielding to the
 event loop after every round of chats), starts the clock at the first injection and stops it
 at the sandbox timestamp of the N-th answering ``sendMessage``.  Runs alternate between the
@@ -26,7 +27,8 @@ import subprocess
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -35,25 +37,15 @@ from typing import Any
 
 import telegram
 
-from bench.bots import (
-    BOT_KINDS,
-    LIMITER_MODES,
-    MAX_RETRIES,
-    BotKind,
-    LimiterMode,
-    RunningBot,
-    describe_limiter,
-    running_bot,
-)
+from bench.bots import BOT_KINDS, SETTINGS, BotKind, BotProcess, bot_process
 from bench.workload import Workload, make_workload
-from carebot.runtime import POLL_TIMEOUT_SECONDS
 from carebot.sandbox import BotApiSandbox
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "throughput.json"
 #: The ratio carebot/echo (of median msg/s) our issue tracker asks for.
 TARGET_RATIO = 0.8
 #: How often the harness looks for new replies; reply times come from the sandbox's own
-#: timestamps, so this only bounds how late the harness notices the end of a run.
+#: timestamps, so this only bounds how late the harness notices replies.
 WATCH_INTERVAL = 0.01
 
 
@@ -71,16 +63,15 @@ def utc_now() -> str:
 @dataclass
 class RunResult:
     bot: BotKind
-    phase: str  # "warm-up", "timed" or "flood-limit check"
+    phase: str  # "warm-up" or "timed"
     index: int
-    limiter: LimiterMode
     messages: int
     chats: int
     started_at: str
     elapsed_s: float
     msg_per_s: float
-    cpu_s: float
-    cpu_ms_per_msg: float
+    bot_cpu_ms_per_msg: float
+    harness_cpu_ms_per_msg: float
     latency_p50_ms: float
     latency_p99_ms: float
     latency_max_ms: float
@@ -112,88 +103,122 @@ def classify(bot: BotKind, message: dict[str, Any] | None, asked: str) -> str:
     return "other_reply"
 
 
-async def drive(
-    sandbox: BotApiSandbox, bot: RunningBot, workload: Workload, give_up_after: float
-) -> tuple[float, float, list[float], dict[str, Any]]:
-    """Inject the workload, wait for every answer; (elapsed, cpu, latencies, checks)."""
-    chats = len(workload.users)
-    pending: dict[int, deque[tuple[float, str]]] = {user.id: deque() for user in workload.users}
-    after = sandbox.seq
-    cpu_start = time.process_time()
-    started = time.time()
-    for number, (user, text) in enumerate(workload.messages, start=1):
-        pending[user.id].append((time.time(), text))
-        sandbox.send_text(user, text)
-        if number % chats == 0:
-            await asyncio.sleep(0)  # let the bot start while the rest is injected
+class ReplyWatcher:
+    """Pairs each answering ``sendMessage`` with the oldest unanswered message of its chat.
 
-    total = len(workload.messages)
-    answered, last_reply = 0, started
-    latencies: list[float] = []
-    kinds: Counter[str] = Counter()
-    api_calls: Counter[str] = Counter()
-    deadline = time.monotonic() + give_up_after
-    while True:
-        for event in sandbox.events_after(after):
-            after = event.seq
-            api_calls[event.method] += 1
-            if event.method != "sendMessage" or event.chat_id not in pending:
+    Each private chat's replies come in order (both bots answer one message with exactly one
+    message), so the pairing gives every message its latency, from its injection to the
+    sandbox's timestamp of the reply.
+    """
+
+    def __init__(self, sandbox: BotApiSandbox, bot: BotKind, chat_ids: frozenset[int]) -> None:
+        self.sandbox, self.bot = sandbox, bot
+        self.after = sandbox.seq
+        self.pending: dict[int, deque[tuple[float, str]]] = {chat: deque() for chat in chat_ids}
+        self.latencies: list[float] = []
+        self.kinds: Counter[str] = Counter()
+        self.api_calls: Counter[str] = Counter()
+        self.answered = 0
+        self.last_reply = 0.0
+
+    def sent(self, chat_id: int, at: float, text: str) -> None:
+        self.pending[chat_id].append((at, text))
+
+    def collect(self) -> None:
+        """Account for every sandbox event since the last call."""
+        for event in self.sandbox.events_after(self.after):
+            self.after = event.seq
+            self.api_calls[event.method] += 1
+            if event.method != "sendMessage" or event.chat_id not in self.pending:
                 continue
-            queue = pending[event.chat_id]
+            queue = self.pending[event.chat_id]
             if not queue:
                 raise RuntimeError(
-                    f"{bot.kind}: more replies than messages in chat {event.chat_id}"
+                    f"{self.bot}: more replies than messages in chat {event.chat_id}"
                 )
             sent_at, text = queue.popleft()
-            latencies.append((event.time - sent_at) * 1000)
-            last_reply = max(last_reply, event.time)
-            answered += 1
-            kinds[classify(bot.kind, event.message, text)] += 1
-        if answered >= total:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{bot.kind}: only {answered} of {total} messages answered "
-                f"within {give_up_after:.0f}s"
-            )
-        await asyncio.sleep(WATCH_INTERVAL)
-    cpu = time.process_time() - cpu_start
-    checks: dict[str, Any] = {"replies": dict(sorted(kinds.items()))}
-    checks["api_calls"] = dict(sorted(api_calls.items()))
-    return last_reply - started, cpu, latencies, checks
+            self.latencies.append((event.time - sent_at) * 1000)
+            self.last_reply = max(self.last_reply, event.time)
+            self.answered += 1
+            self.kinds[classify(self.bot, event.message, text)] += 1
+
+    async def wait_for(self, total: int, give_up_after: float) -> None:
+        deadline = time.monotonic() + give_up_after
+        while True:
+            self.collect()
+            if self.answered >= total:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.bot}: only {self.answered} of {total} messages answered "
+                    f"within {give_up_after:.0f}s"
+                )
+            await asyncio.sleep(WATCH_INTERVAL)
+
+    def checks(self) -> dict[str, Any]:
+        return {
+            "replies": dict(sorted(self.kinds.items())),
+            "api_calls": dict(sorted(self.api_calls.items())),
+        }
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by the bot's process and by the harness (sandbox included)."""
+
+    bot: float
+    harness: float
+
+    @classmethod
+    async def read(cls, bot: BotProcess) -> CpuMeter:
+        return cls(bot=await bot.cpu_seconds(), harness=time.process_time())
+
+    async def since(self, bot: BotProcess) -> CpuMeter:
+        now = await CpuMeter.read(bot)
+        return CpuMeter(bot=now.bot - self.bot, harness=now.harness - self.harness)
+
+
+@asynccontextmanager
+async def started_bot(sandbox: BotApiSandbox, kind: BotKind) -> AsyncIterator[BotProcess]:
+    """``kind`` in its own process, polling a freshly reset sandbox, its startup calls done."""
+    sandbox.reset()  # same starting state for every run: no chats, events or queued updates
+    gc.collect()
+    async with bot_process(kind, sandbox.base_url, sandbox.bot_token) as bot:
+        await sandbox.wait_idle(quiet=0.1, timeout=10)  # startup calls (setMyCommands...) done
+        yield bot
 
 
 async def run_once(
-    sandbox: BotApiSandbox,
-    kind: BotKind,
-    workload: Workload,
-    limiter: LimiterMode,
-    *,
-    phase: str,
-    index: int,
+    sandbox: BotApiSandbox, kind: BotKind, workload: Workload, *, phase: str, index: int
 ) -> RunResult:
-    sandbox.reset()  # same starting state for every run: no chats, events or queued updates
-    gc.collect()
     total = len(workload.messages)
-    # Generous: the production limiter alone needs total/30 seconds.
-    give_up_after = 30 + total / 10
-    async with running_bot(kind, sandbox, limiter) as bot:
-        await sandbox.wait_idle(quiet=0.1, timeout=10)  # startup calls (setMyCommands...) done
+    chats = len(workload.users)
+    async with started_bot(sandbox, kind) as bot:
         started_at = utc_now()
-        elapsed, cpu, latencies, checks = await drive(sandbox, bot, workload, give_up_after)
-    checks.update(bot.stats)
+        watcher = ReplyWatcher(sandbox, kind, workload.chat_ids)
+        cpu = await CpuMeter.read(bot)
+        started = time.time()
+        for number, (user, text) in enumerate(workload.messages, start=1):
+            watcher.sent(user.id, time.time(), text)
+            sandbox.send_text(user, text)
+            if number % chats == 0:
+                await asyncio.sleep(0)  # let the sandbox hand out updates meanwhile
+        await watcher.wait_for(total, give_up_after=30 + total / 10)
+        used = await cpu.since(bot)
+    checks = watcher.checks() | {k: v for k, v in bot.stats.items() if k.startswith("stored_")}
+    elapsed = watcher.last_reply - started
+    latencies = watcher.latencies
     return RunResult(
         bot=kind,
         phase=phase,
         index=index,
-        limiter=limiter,
         messages=total,
-        chats=len(workload.users),
+        chats=chats,
         started_at=started_at,
         elapsed_s=round(elapsed, 4),
         msg_per_s=round(total / elapsed, 2),
-        cpu_s=round(cpu, 4),
-        cpu_ms_per_msg=round(cpu * 1000 / total, 3),
+        bot_cpu_ms_per_msg=round(used.bot * 1000 / total, 3),
+        harness_cpu_ms_per_msg=round(used.harness * 1000 / total, 3),
         latency_p50_ms=round(percentile(latencies, 50), 2),
         latency_p99_ms=round(percentile(latencies, 99), 2),
         latency_max_ms=round(max(latencies), 2),
@@ -204,10 +229,10 @@ async def run_once(
 
 def progress(result: RunResult, of: int) -> None:
     print(
-        f"  {result.phase:<17} {result.index:>2}/{of:<2} {result.bot:<8}"
+        f"  {result.phase:<8} {result.index:>2}/{of:<2} {result.bot:<8}"
         f" {result.messages:>5} msgs {result.elapsed_s:7.2f} s {result.msg_per_s:8.1f} msg/s"
         f"   p50 {result.latency_p50_ms:8.1f} ms  p99 {result.latency_p99_ms:8.1f} ms"
-        f"   CPU {result.cpu_ms_per_msg:5.2f} ms/msg",
+        f"   bot CPU {result.bot_cpu_ms_per_msg:5.2f} ms/msg",
         flush=True,
     )
 
@@ -233,7 +258,12 @@ def summarize(runs: Sequence[RunResult]) -> dict[str, Any]:
             "p99": round(percentile(latencies, 99), 2),
             "max": round(max(latencies), 2),
         },
-        "cpu_ms_per_msg_median": round(statistics.median(run.cpu_ms_per_msg for run in runs), 3),
+        "bot_cpu_ms_per_msg_median": round(
+            statistics.median(run.bot_cpu_ms_per_msg for run in runs), 3
+        ),
+        "harness_cpu_ms_per_msg_median": round(
+            statistics.median(run.harness_cpu_ms_per_msg for run in runs), 3
+        ),
         "messages": sum(run.messages for run in runs),
         "replies": dict(sorted(replies.items())),
         "stored": {key.removeprefix("stored_"): value for key, value in stored.items()},
@@ -245,60 +275,47 @@ class Options:
     messages: int
     repeats: int
     chats: int
-    limiter: LimiterMode
     warmup: int
-    cap_check: int
     json_path: Path
 
 
 async def benchmark(options: Options) -> dict[str, Any]:
     workload = make_workload(options.messages, options.chats)
     runs: list[RunResult] = []
-    cap_runs: list[RunResult] = []
     started, clock = utc_now(), time.perf_counter()
     async with BotApiSandbox() as sandbox:
         if options.warmup:
             warm = make_workload(min(options.warmup, options.messages), options.chats)
             for kind in BOT_KINDS:
-                result = await run_once(
-                    sandbox, kind, warm, options.limiter, phase="warm-up", index=1
-                )
-                progress(result, 1)
+                progress(await run_once(sandbox, kind, warm, phase="warm-up", index=1), 1)
         for index in range(1, options.repeats + 1):
             for kind in BOT_KINDS:  # ABAB...: carebot, echo, carebot, echo
-                result = await run_once(
-                    sandbox, kind, workload, options.limiter, phase="timed", index=index
-                )
+                result = await run_once(sandbox, kind, workload, phase="timed", index=index)
                 runs.append(result)
                 progress(result, options.repeats)
-        if options.cap_check and options.limiter != "production":
-            capped = make_workload(options.cap_check, options.chats)
-            for kind in BOT_KINDS:
-                result = await run_once(
-                    sandbox, kind, capped, "production", phase="flood-limit check", index=1
-                )
-                cap_runs.append(result)
-                progress(result, 1)
     finished = utc_now()
 
     by_bot = {kind: [run for run in runs if run.bot == kind] for kind in BOT_KINDS}
-    summary: dict[str, Any] = {kind: summarize(by_bot[kind]) for kind in BOT_KINDS}
-    ratio = summary["carebot"]["msg_per_s"]["median"] / summary["echo"]["msg_per_s"]["median"]
-    paired = [
-        round(care.msg_per_s / echo.msg_per_s, 3)
-        for care, echo in zip(by_bot["carebot"], by_bot["echo"], strict=True)
-    ]
-    cpu_ratio = (
-        summary["carebot"]["cpu_ms_per_msg_median"] / summary["echo"]["cpu_ms_per_msg_median"]
+    bots: dict[str, Any] = {kind: summarize(by_bot[kind]) for kind in BOT_KINDS}
+    care, echo = (bots[kind]["msg_per_s"]["median"] for kind in BOT_KINDS)
+    ratio = care / echo
+    cpu_ratio = bots["carebot"]["bot_cpu_ms_per_msg_median"] / max(
+        bots["echo"]["bot_cpu_ms_per_msg_median"], 1e-9
     )
-    summary["ratio_carebot_over_echo"] = {
-        "of_median_msg_per_s": round(ratio, 3),
-        "paired_runs": paired,
-        "target": TARGET_RATIO,
-        "meets_target": ratio >= TARGET_RATIO,
-        "cpu_ms_per_msg_carebot_over_echo": round(cpu_ratio, 3),
+    summary = {
+        "figure": care,
+        "baseline": echo,
+        "unit": "messages answered per second (median of runs)",
+        "ratio": round(ratio, 3),
+        "target": f"carebot >= {TARGET_RATIO} x echo bot",
+        "met": ratio >= TARGET_RATIO,
+        "paired_ratios": [
+            round(c.msg_per_s / e.msg_per_s, 3)
+            for c, e in zip(by_bot["carebot"], by_bot["echo"], strict=True)
+        ],
+        "bot_cpu_per_msg_carebot_over_echo": round(cpu_ratio, 3),
+        "anomalies": anomalies(bots),
     }
-    summary["anomalies"] = anomalies(summary)
     return {
         "benchmark": "update-throughput",
         "started_at": started,
@@ -309,32 +326,14 @@ async def benchmark(options: Options) -> dict[str, Any]:
             "repeats": options.repeats,
             "chats": options.chats,
             "warmup_messages": min(options.warmup, options.messages),
-            "limiter": options.limiter,
-            "flood_limit_check_messages": options.cap_check if cap_runs else 0,
             "order": "ABAB: " + ", ".join(BOT_KINDS) + " per repeat, after one warm-up each",
             "injection": "burst: all messages injected at once, round-robin over the chats",
             "carebot_path": "FAQ questions (some unmatched) from new and demo customers",
         },
-        "settings": {
-            "rate_limiter": describe_limiter(options.limiter, MAX_RETRIES),
-            "polling": {
-                "poll_interval": 0.0,
-                "timeout": POLL_TIMEOUT_SECONDS,
-                "allowed_updates": "Update.ALL_TYPES",
-            },
-            "concurrent_updates": "PTB default (updates processed one at a time) for both",
-            "sandbox": "carebot.sandbox.BotApiSandbox in the same process and event loop",
-        },
+        "settings": SETTINGS,
         "environment": environment(),
         "summary": summary,
-        "flood_limit_check": (
-            {
-                "limiter": describe_limiter("production", MAX_RETRIES),
-                "runs": [run.to_json() for run in cap_runs],
-            }
-            if cap_runs
-            else None
-        ),
+        "bots": bots,
         "runs": [run.to_json() for run in runs],
     }
 
@@ -378,60 +377,62 @@ def source_revision() -> str:
 
 def render(report: dict[str, Any]) -> str:
     params, settings = report["parameters"], report["settings"]
-    summary, env = report["summary"], report["environment"]
+    summary, bots = report["summary"], report["bots"]
     lines = [
         "",
         "Update throughput: carebot (FAQ path, SQLite) vs bare PTB echo bot, one BotApiSandbox",
-        f"  python-telegram-bot {env['python_telegram_bot']}, Python {env['python']}, "
-        f"{env['cpu_count']} CPUs, carebot {env['carebot_source']}, "
-        f"{report['started_at']} .. {report['finished_at']}",
+        describe_environment(report),
         f"  {params['messages']} messages per run (one burst) over {params['chats']} private "
         f"chats; {params['repeats']} timed runs per bot, alternating carebot/echo",
-        f"  both bots: {settings['rate_limiter']}",
-    ]
-    if params["limiter"] == "unthrottled":
-        lines.append(
-            "    (for carebot this replaces the limiter build_application made; bench only)"
-        )
-    lines += [
-        f"  both bots: polling, poll_interval=0, timeout={settings['polling']['timeout']} s, "
-        "updates handled one at a time (PTB default)",
+        *describe_settings(settings),
         "",
         f"  {'bot':<8} {'runs':>4}  {'msg/s median':>12} {'min':>7} {'max':>7}"
-        f"   {'latency p50':>11} {'p99':>8}   {'CPU ms/msg':>10}",
+        f"   {'latency p50':>11} {'p99':>8}   {'bot CPU ms/msg':>14}",
     ]
     for kind in BOT_KINDS:
-        s = summary[kind]
+        s = bots[kind]
         rate, latency = s["msg_per_s"], s["latency_ms"]
         lines.append(
             f"  {kind:<8} {s['runs']:>4}  {rate['median']:>12.1f} {rate['min']:>7.1f}"
             f" {rate['max']:>7.1f}   {latency['p50']:>8.0f} ms {latency['p99']:>5.0f} ms"
-            f"   {s['cpu_ms_per_msg_median']:>10.2f}"
+            f"   {s['bot_cpu_ms_per_msg_median']:>14.2f}"
         )
-    ratio = summary["ratio_carebot_over_echo"]
-    verdict = "met" if ratio["meets_target"] else "NOT met"
-    paired = ratio["paired_runs"]
+    paired = summary["paired_ratios"]
     lines += [
         "",
-        f"  ratio carebot/echo of median msg/s: {ratio['of_median_msg_per_s']:.2f}"
-        f"   (issue target >= {ratio['target']:.1f}: {verdict})",
-        f"    paired runs {min(paired):.2f} .. {max(paired):.2f}; CPU per message "
-        f"carebot/echo {ratio['cpu_ms_per_msg_carebot_over_echo']:.2f}x",
-        "  checked: " + "; ".join(f"{kind} {describe_checks(summary[kind])}" for kind in BOT_KINDS),
+        f"  ratio carebot/echo of median msg/s: {summary['ratio']:.2f}"
+        f"   (issue target: {summary['target']}: {verdict(summary['met'])})",
+        f"    paired runs {min(paired):.2f} .. {max(paired):.2f}; bot CPU per message "
+        f"carebot/echo {summary['bot_cpu_per_msg_carebot_over_echo']:.2f}x",
+        "  checked: " + "; ".join(f"{kind} {describe_checks(bots[kind])}" for kind in BOT_KINDS),
         "  latency: injection -> reply; all messages are injected at once, so mostly queueing",
-        "  CPU ms/msg: CPU time of the whole process (bot + in-process sandbox + harness)",
+        "  sandbox + harness CPU per message (in their own process): "
+        + ", ".join(f"{k} {bots[k]['harness_cpu_ms_per_msg_median']:.2f} ms" for k in BOT_KINDS),
     ]
-    lines += [f"  WARNING: {problem}" for problem in anomalies(summary)]
-    check = report["flood_limit_check"]
-    if check:
-        rates = ", ".join(f"{run['bot']} {run['msg_per_s']:.1f} msg/s" for run in check["runs"])
-        lines += [
-            "",
-            f"  flood-limit check, 1 run each of {check['runs'][0]['messages']} messages with "
-            "PTB's default AIORateLimiter",
-            "  as carebot ships it (30 requests/s after a 30-request burst): " + rates,
-        ]
+    lines += [f"  WARNING: {problem}" for problem in summary["anomalies"]]
     return "\n".join(lines)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def describe_environment(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    return (
+        f"  python-telegram-bot {env['python_telegram_bot']}, Python {env['python']}, "
+        f"{env['cpu_count']} CPUs, carebot {env['carebot_source']}, "
+        f"{report['started_at']} .. {report['finished_at']}"
+    )
+
+
+def describe_settings(settings: dict[str, Any]) -> list[str]:
+    return [
+        f"  carebot: {settings['carebot']}",
+        f"  echo:    {settings['echo']}",
+        f"  both: polling (poll_interval=0, timeout={settings['polling']['timeout']} s), "
+        "updates handled one at a time (PTB default), each bot in a process of its own",
+    ]
 
 
 EXPECTED_REPLIES: dict[BotKind, frozenset[str]] = {
@@ -440,11 +441,11 @@ EXPECTED_REPLIES: dict[BotKind, frozenset[str]] = {
 }
 
 
-def anomalies(summary: dict[str, Any]) -> list[str]:
+def anomalies(bots: dict[str, Any]) -> list[str]:
     """Replies that are not what the bot should have said, or messages carebot did not store."""
     problems = []
     for kind in BOT_KINDS:
-        s = summary[kind]
+        s = bots[kind]
         odd = {k: n for k, n in s["replies"].items() if k not in EXPECTED_REPLIES[kind]}
         if odd:
             problems.append(f"{kind} sent unexpected replies: {odd}")
@@ -464,9 +465,15 @@ def describe_checks(bot_summary: dict[str, Any]) -> str:
     return text
 
 
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\n  results written to {path}")
+
+
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m bench",
+        prog="python -m bench throughput",
         description="Update throughput of carebot's FAQ path next to a bare PTB echo bot.",
     )
     parser.add_argument("--messages", type=int, default=1000, help="messages per run")
@@ -476,34 +483,19 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--json", type=Path, default=DEFAULT_JSON, help=f"result file (default {DEFAULT_JSON})"
     )
     parser.add_argument(
-        "--limiter",
-        choices=LIMITER_MODES,
-        default="unthrottled",
-        help="AIORateLimiter flood limits for the timed runs (default: unthrottled; "
-        "production = PTB's 30 requests/s, which caps both bots)",
-    )
-    parser.add_argument(
         "--warmup", type=int, default=100, help="messages in the untimed warm-up run (0: none)"
-    )
-    parser.add_argument(
-        "--cap-check",
-        type=int,
-        default=200,
-        help="messages for one extra run per bot with the production limiter (0: skip)",
     )
     args = parser.parse_args(argv)
     for name in ("messages", "repeats", "chats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    if args.warmup < 0 or args.cap_check < 0:
-        parser.error("--warmup and --cap-check must not be negative")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
     return Options(
         messages=args.messages,
         repeats=args.repeats,
         chats=args.chats,
-        limiter=args.limiter,
         warmup=args.warmup,
-        cap_check=args.cap_check,
         json_path=args.json,
     )
 
@@ -512,12 +504,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     print(
         f"bench: {options.repeats} x {options.messages} messages per bot over "
-        f"{options.chats} chats (limiter: {options.limiter})",
+        f"{options.chats} chats",
         flush=True,
     )
     report = asyncio.run(benchmark(options))
     print(render(report))
-    options.json_path.parent.mkdir(parents=True, exist_ok=True)
-    options.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n  results written to {options.json_path}")
+    write_report(report, options.json_path)
     return 0
