@@ -11,8 +11,8 @@
   A request that puts several messages in a chat (``sendMediaGroup``, ``copyMessages``)
   counts as one.
 * **Two lanes.** A request is *bulk* when it carries ``rate_limit_args={"bulk": True}``
-  (campaign reminders, survey invitations); anything else is *interactive* (replies to a
-  customer, relayed staff answers) and is never held back by the bulk rules below.
+  (campaign reminders); anything else is *interactive* (replies to a customer, relayed staff
+  answers, survey invitations) and is never held back by the bulk rules below.
 * **Bulk, overall.** Bulk sends start at most ``bulk_per_second`` per second: they are spaced
   evenly (an ``aiolimiter.AsyncLimiter`` of capacity one, so no initial burst) and, as a hard
   guarantee, a sliding window admits at most ``floor(bulk_per_second)`` sends per second
@@ -44,13 +44,14 @@
   error is re-raised once they are used up. PTB raises a 5xx answer as a bare
   ``NetworkError`` (no HTTP status attached): one whose message names a 4xx status is final.
 * **Timeouts are ambiguous.** When the request may have reached Telegram (a read timeout, a
-  connection dropped after sending) the message may have arrived. Interactive requests are
-  sent again anyway: a reply or a relayed staff answer seen twice beats one never seen. A
-  bulk request comes from a delivery ledger that promises "exactly once" (campaign
-  reminders, survey invitations), so such a failure is re-raised at once and the ledger
-  records the send as uncertain instead of risking a second copy. Failures where Telegram
-  cannot have got the request (connect errors, connect and pool timeouts) and 5xx answers
-  (Telegram says it failed) are retried in both lanes.
+  connection dropped after sending) the message may have arrived. Such a request is sent
+  again anyway (a reply or a relayed staff answer seen twice beats one never seen) unless it
+  carries ``rate_limit_args={"once": True}``: a send from a delivery ledger that promises
+  "exactly once" (campaign reminders, survey invitations). Then the failure is raised at
+  once, always as ``TimedOut`` (a dropped connection too), and the ledger records the send
+  as uncertain instead of risking a second copy.
+  Failures where Telegram cannot have got the request (connect errors, connect and pool
+  timeouts) and 5xx answers (Telegram says it failed) are retried whatever the arguments.
 * **Other errors** (403 Forbidden, 400 Bad Request, 401, 404, 409...) are re-raised at once
   and never retried, so the caller can mark the customer unreachable.
 
@@ -75,7 +76,7 @@ from typing import Any, Final, TypedDict
 
 import httpx
 from aiolimiter import AsyncLimiter
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -106,13 +107,14 @@ ChatKey = int | str
 
 
 class CareRateLimitArgs(TypedDict, total=False):
-    """``rate_limit_args`` understood by :class:`CareRateLimiter`.
+    """``rate_limit_args`` understood by :class:`CareRateLimiter` (see the module docstring).
 
-    ``bulk``: a paced, ledger-backed send (campaign reminder, survey invitation); a failure
-    that may have delivered it is raised, not retried (see the module docstring).
+    ``bulk``: paced in the bulk lane (campaign reminders). ``once``: recorded in a ledger that
+    promises "exactly once", so a failure that may have delivered it is raised, not retried.
     """
 
     bulk: bool
+    once: bool
 
 
 class Transient(enum.Enum):
@@ -134,7 +136,7 @@ class RateLimiterStats:
     transient_retried: int = 0
     #: Transient failures re-raised because ``max_retries`` was used up.
     transient_given_up: int = 0
-    #: Bulk requests that failed in a way that may have delivered them: raised, not retried.
+    #: ``once`` requests that failed in a way that may have delivered them: raised, not retried.
     unsure_not_retried: int = 0
     #: Seconds requests were held back (throttling, 429 waits, backoff), summed over requests.
     waited_seconds: float = 0.0
@@ -167,7 +169,15 @@ def puts_message_in_chat(endpoint: str) -> bool:
 
 
 def is_bulk(rate_limit_args: object) -> bool:
-    return isinstance(rate_limit_args, Mapping) and bool(rate_limit_args.get("bulk"))
+    return _flag(rate_limit_args, "bulk")
+
+
+def sent_at_most_once(rate_limit_args: object) -> bool:
+    return _flag(rate_limit_args, "once")
+
+
+def _flag(rate_limit_args: object, name: str) -> bool:
+    return isinstance(rate_limit_args, Mapping) and bool(rate_limit_args.get(name))
 
 
 def chat_key(chat_id: object) -> ChatKey | None:
@@ -298,10 +308,10 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
     ) -> ApiResult:
         """Send the request when the rules allow; retry what is worth it (see module doc)."""
         chat = chat_key(data.get("chat_id")) if puts_message_in_chat(endpoint) else None
-        bulk = is_bulk(rate_limit_args)
+        bulk, once = is_bulk(rate_limit_args), sent_at_most_once(rate_limit_args)
         shown = f"{endpoint} to chat {data.get('chat_id', '-')}"
         if chat is None:
-            return await self._with_retries(shown, bulk, lambda: callback(*args, **kwargs))
+            return await self._with_retries(shown, once, lambda: callback(*args, **kwargs))
         state = self._chat_state(chat, asyncio.get_running_loop().time())
         request = object()  # this request's claim on the chat's turn
         state.users += 1
@@ -310,7 +320,7 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
                 await self._take_turn(state, request)
             return await self._with_retries(
                 shown,
-                bulk,
+                once,
                 lambda: self._send_to_chat(chat, state, request, bulk, callback, args, kwargs),
             )
         finally:
@@ -322,7 +332,7 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
     # ------------------------------------------------------------------ retries
 
     async def _with_retries(
-        self, shown: str, bulk: bool, attempt: Callable[[], Awaitable[ApiResult]]
+        self, shown: str, once: bool, attempt: Callable[[], Awaitable[ApiResult]]
     ) -> ApiResult:
         retries = 0
         while True:
@@ -342,10 +352,13 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
                 kind = transient(error)
                 if kind is None:
                     raise
-                if kind is Transient.UNSURE and bulk:
+                if kind is Transient.UNSURE and once:
                     self.stats.unsure_not_retried += 1
                     logger.warning("%s failed, may have arrived, not resent: %s", shown, error)
-                    raise
+                    if isinstance(error, TimedOut):
+                        raise
+                    # One type for "no answer came", which ledgers record as uncertain.
+                    raise TimedOut(f"No answer, may have arrived: {error.message}") from error
                 wait = self._backoff(retries)
                 self._pause_bulk(wait)
                 if retries >= self.max_retries:

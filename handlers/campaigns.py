@@ -249,7 +249,7 @@ class Sending:
                 row.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=self.buttons(row),
-                rate_limit_args={"bulk": True},
+                rate_limit_args={"bulk": True, "once": True},  # a timeout: uncertain, below
             )
         except Forbidden:
             d.desk.customers.update_settings(row.customer_id, d.clock.now(), blocked=True)

@@ -116,6 +116,9 @@ class Outgoing:
     thread_id: int | None = None
     reply_to: int | None = None
     log: bool = True
+    # Recorded in a ledger that promises "exactly once" (survey invitations): the rate
+    # limiter never sends it again after a failure that may have delivered it.
+    once: bool = False
 
 
 async def send_text(
@@ -123,6 +126,8 @@ async def send_text(
 ) -> Message:
     """The one place a rendered template is sent and logged (handlers and jobs alike)."""
     text, parse_mode = fit(d.texts.render(key, to.lang, **values))
+    # rate_limit_args is ExtBot's (every bot here is one), unknown to Bot's signature
+    limits: dict[str, Any] = {"rate_limit_args": {"once": True}} if to.once else {}
     message = await bot.send_message(
         to.chat_id,
         text,
@@ -132,6 +137,7 @@ async def send_text(
         reply_parameters=(
             ReplyParameters(to.reply_to, allow_sending_without_reply=True) if to.reply_to else None
         ),
+        **limits,
     )
     if to.log:
         d.log.record_outgoing(

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, JobQueue
 
 from bot.surveys import AnswerOutcome, Decision, Survey, SurveyKind
@@ -84,7 +84,7 @@ async def deliver_survey(bot: Bot, queue: JobQueue[Any] | None, d: Deps, survey_
         sent = await send_text(
             bot,
             d,
-            Outgoing(customer.telegram_user_id, lang, customer.id),
+            Outgoing(customer.telegram_user_id, lang, customer.id, once=True),
             key,
             markup=buttons,
             **values,
@@ -92,7 +92,9 @@ async def deliver_survey(bot: Bot, queue: JobQueue[Any] | None, d: Deps, survey_
     except TelegramError as exc:
         if isinstance(exc, Forbidden):
             d.desk.customers.update_settings(customer.id, now, blocked=True)
-        store.failed(survey.id, f"not delivered: {exc}")
+        # A timeout may have delivered it: never sent again either way (claimed once).
+        outcome = "timed out, may have arrived" if isinstance(exc, TimedOut) else "not delivered"
+        store.failed(survey.id, f"{outcome}: {exc}")
         logger.warning("survey %s not delivered: %s", survey.id, exc)
         return
     store.sent(survey.id, sent.chat_id, sent.message_id, now, d.services.surveys.expires(now))

@@ -24,6 +24,7 @@ from carebot.rate_limiter import CareRateLimitArgs, CareRateLimiter, Transient, 
 from carebot.sandbox import BotApiSandbox, SandboxUser
 
 BULK: CareRateLimitArgs = {"bulk": True}
+LEDGER_BULK: CareRateLimitArgs = {"bulk": True, "once": True}  # as campaign reminders go
 STAFF_GROUP = -1001234567890
 # Short waits, so timeouts and backoff cost little test time.
 READ_TIMEOUT = 0.5
@@ -316,7 +317,7 @@ async def test_a_reply_that_timed_out_after_arriving_arrives_twice_rather_than_n
 
 
 @pytest.mark.parametrize("arrived", [False, True])
-async def test_a_timed_out_bulk_send_is_never_sent_twice(
+async def test_a_timed_out_ledger_send_is_never_sent_twice(
     sandbox: BotApiSandbox, arrived: bool
 ) -> None:
     [chat] = customers(sandbox, 1)
@@ -324,7 +325,7 @@ async def test_a_timed_out_bulk_send_is_never_sent_twice(
     limiter = quick_retries()
     async with limited_bot(sandbox, limiter) as bot:
         with pytest.raises(TimedOut):
-            await bot.send_message(chat, "Our spring sale", rate_limit_args=BULK)
+            await bot.send_message(chat, "Our spring sale", rate_limit_args=LEDGER_BULK)
     # the caller's ledger records it as uncertain: it may or may not be there, never twice
     assert texts_in(sandbox, chat) == (["Our spring sale"] if arrived else [])
     assert limiter.stats.unsure_not_retried == 1
@@ -396,3 +397,24 @@ def network_error(message: str, cause: BaseException | None = None) -> NetworkEr
 )
 def test_which_failures_are_worth_a_retry(error: NetworkError, expected: Transient | None) -> None:
     assert transient(error) is expected
+
+
+@pytest.mark.parametrize(("args", "attempts"), [({}, 3), (LEDGER_BULK, 1)])
+async def test_a_connection_dropped_after_sending_is_resent_unless_sent_once(
+    args: CareRateLimitArgs, attempts: int
+) -> None:
+    """No sandbox can drop a connection mid-answer: the request fails as PTB would raise it."""
+    limiter = quick_retries(max_retries=2, per_chat_interval=0)
+    await limiter.initialize()
+    tries = 0
+
+    async def dropped() -> dict[str, Any]:
+        nonlocal tries
+        tries += 1
+        raise network_error("httpx.RemoteProtocolError", httpx.RemoteProtocolError("gone"))
+
+    with pytest.raises(NetworkError) as raised:
+        await limiter.process_request(dropped, (), {}, "sendMessage", {"chat_id": 5001}, args)
+    assert tries == attempts
+    # a ledger records a timeout as "uncertain": a dropped answer is reported as one
+    assert isinstance(raised.value, TimedOut) == bool(args)
