@@ -193,6 +193,9 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates ship with the package and never change while the bot runs: no stat()
+        # of the template file at every render.
+        auto_reload=False,
     )
     env.filters["money"] = money
     return env

@@ -67,6 +67,10 @@ def fit(html_text: str) -> tuple[str, ParseMode | None]:
     HTML goes as it is; beyond it the message is sent as plain text, cut with an ellipsis,
     so a cut never lands inside a tag or an entity.
     """
+    if utf16_length(html_text) <= TELEGRAM_TEXT_LIMIT:
+        # Parsing only removes tags and shortens entities, so the visible text is no longer
+        # than this: it fits, and the parse (for every message sent) can be skipped.
+        return html_text, ParseMode.HTML
     visible = parse_html(html_text).text
     if utf16_length(visible) <= TELEGRAM_TEXT_LIMIT:
         return html_text, ParseMode.HTML

@@ -73,18 +73,19 @@ async def record_incoming(update: Update, context: CareContext) -> None:
     if not private and not staff_chat and not addressed_to_us(update.message, context.bot.username):
         raise ApplicationHandlerStop  # group chatter, or commands meant for another bot
     try:
-        customer = d.services.customers.seen(identity(update), chat.id) if private else None
-        kind, text, details, message_id = _payload(update)
-        stored = d.log.record_incoming(
-            update_id=update.update_id,
-            chat_id=chat.id,
-            customer_id=customer.id if customer else None,
-            kind=kind,
-            telegram_message_id=message_id,
-            text=text,
-            payload=details,
-            now=d.clock.now(),
-        )
+        with d.log.transaction():  # the customer and their message: one commit per update
+            customer = d.services.customers.seen(identity(update), chat.id) if private else None
+            kind, text, details, message_id = _payload(update)
+            stored = d.log.record_incoming(
+                update_id=update.update_id,
+                chat_id=chat.id,
+                customer_id=customer.id if customer else None,
+                kind=kind,
+                telegram_message_id=message_id,
+                text=text,
+                payload=details,
+                now=d.clock.now(),
+            )
     except Exception:
         logger.exception("update %s could not be stored", update.update_id)
         await _apologise_not_stored(update, context, chat.id)

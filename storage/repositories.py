@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -61,6 +63,53 @@ def one_row(
     return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
 
 
+def all_rows(
+    db: Database, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every row of a read, as dicts; like ``one_row``, without ``Database.query``'s savepoint
+    (two extra statements per call, on paths that run for every message)."""
+    cursor = db.conn.execute(sql, params)
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@contextmanager
+def _committed(db: Database) -> Iterator[None]:
+    """Commit what the block wrote unless a transaction was already open (then it joins it);
+    roll back an implicit transaction the block opened and failed in."""
+    conn = db.conn
+    outer_transaction = conn.in_transaction
+    try:
+        yield
+    except Exception:
+        if not outer_transaction and conn.in_transaction:
+            conn.rollback()  # never leave an implicit transaction open to capture later writes
+        raise
+    if not outer_transaction and conn.in_transaction:
+        conn.commit()
+
+
+# ``write`` and ``write_returning`` do what ``Database.execute`` does for one write statement,
+# without parsing the SQL's first keyword again at every call: the message log and the
+# customer upsert run for every update.
+
+
+def write(db: Database, sql: str, params: Sequence[Any] | dict[str, Any]) -> sqlite3.Cursor:
+    """One write statement, committed at once unless a transaction is open."""
+    with _committed(db):
+        return db.conn.execute(sql, params)
+
+
+def write_returning(
+    db: Database, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> dict[str, Any]:
+    """One ``INSERT/UPDATE ... RETURNING`` statement's row (read before the commit)."""
+    with _committed(db):
+        cursor = db.conn.execute(sql, params)
+        row = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+
 class CustomerRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -95,8 +144,9 @@ class CustomerRepository:
         ``language`` only applies to a new customer; a chosen language is never overwritten.
         """
         stamp = to_iso(now)
-        outer_transaction = self.db.conn.in_transaction
-        cursor = self.db.conn.execute(
+        # one statement instead of upsert-then-read: this runs for every incoming update
+        row = write_returning(
+            self.db,
             """
             INSERT INTO customers (telegram_user_id, telegram_chat_id, first_name, last_name,
                                    username, language, created_at, updated_at, last_seen_at)
@@ -122,10 +172,6 @@ class CustomerRepository:
                 "now": stamp,
             },
         )
-        # one statement instead of upsert-then-read: this runs for every incoming update
-        row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
-        if not outer_transaction:
-            self.db.conn.commit()
         return _customer(row)
 
     def create_shop_customer(
@@ -514,7 +560,8 @@ class FaqRepository:
         """Best-ranked entries for any of the terms; keywords weigh most, then the question."""
         if not terms:
             return []
-        rows = self.db.query(
+        rows = all_rows(
+            self.db,
             """
             SELECT e.id, e.slug, e.lang, e.question, e.answer, e.keywords,
                    e.question_terms || ' ' || e.keyword_terms AS terms
@@ -568,6 +615,11 @@ class MessageLog:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def transaction(self) -> AbstractContextManager[None]:
+        """Writes in the block (to any repository on this database) are committed together:
+        an incoming update's customer and message take one commit, not one each."""
+        return write_transaction(self.db)
+
     def record_incoming(
         self,
         *,
@@ -581,7 +633,8 @@ class MessageLog:
         now: datetime,
     ) -> bool:
         """Store an incoming update once; False when Telegram re-delivered one already stored."""
-        cursor = self.db.execute(
+        cursor = write(
+            self.db,
             """
             INSERT INTO messages (customer_id, chat_id, direction, kind, update_id,
                                   telegram_message_id, text, payload, created_at)
@@ -611,7 +664,8 @@ class MessageLog:
         text: str | None,
         now: datetime,
     ) -> None:
-        self.db.execute(
+        write(
+            self.db,
             """INSERT INTO messages (customer_id, chat_id, direction, kind,
                                      telegram_message_id, text, created_at)
                VALUES (?, ?, 'out', ?, ?, ?, ?)""",
