@@ -50,7 +50,14 @@ from carebot.runtime import build_application, services_over
 from carebot.survey_views import survey_csv_rows, survey_report_lines
 from carebot.ticket_views import period_label, report_lines, ticket_details, ticket_lines
 from storage.dashboard import DashboardStores, issue_login_link
-from storage.database import StorageError, applied_migrations, open_database, pending_migrations
+from storage.database import (
+    StorageError,
+    applied_migrations,
+    database_problem,
+    open_database,
+    pending_migrations,
+)
+from storage.imports import BATCH_INVOICES
 from storage.reports import customer_labels, order_external_id, tickets_created
 from storage.segments import SegmentRepository, compute_segments, recompute_segments
 from storage.survey_report import surveys_sent
@@ -685,8 +692,9 @@ def import_orders(
             fail(f"{file}: {exc}")
         except sqlite3.Error as exc:
             fail(
-                f"{file}: import stopped by the database ({exc}); nothing of the unfinished "
-                "batch was kept, run it again to complete"
+                f"{file}: import stopped: {database_problem(resolve_database_path(config), exc)}"
+                f". Invoices are committed {BATCH_INVOICES} at a time: the batches before "
+                "were kept, nothing of the unfinished one was; run it again to complete"
             )
     elapsed = time.monotonic() - started
     for line in describe_import(file, summary, elapsed):

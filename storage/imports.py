@@ -20,6 +20,7 @@ from bot.catalog import CategoryRules
 from bot.clock import to_iso
 from bot.importing import ImportSummary, Invoice, InvoiceOutcome, Line, ProductRow
 from bot.models import OrderStatus
+from storage.database import write_transaction
 
 # Invoices per commit: large enough to amortise the commit, small enough to lose little on a
 # crash (a half-written batch rolls back whole; a half-written invoice never exists).
@@ -79,8 +80,11 @@ class OrderImportWriter:
             else:
                 outcome = self._write_first(invoice)
         except BaseException:
-            self.conn.execute("ROLLBACK TO invoice")
-            self.conn.execute("RELEASE invoice")
+            # A full disk (or I/O error) makes SQLite roll back the whole transaction itself,
+            # savepoint included: then there is nothing left to undo, and the error is news.
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO invoice")
+                self.conn.execute("RELEASE invoice")
             raise
         self.conn.execute("RELEASE invoice")
         self._maybe_commit()
@@ -354,7 +358,8 @@ class ProductCatalogWriter:
     def upsert(self, rows: Iterable[ProductRow]) -> tuple[int, int]:
         """(created, updated)."""
         created = updated = 0
-        with self.db.atomic():
+        # reads before it writes: the lock up front, or a bot write in between fails it
+        with write_transaction(self.db):
             for row in rows:
                 exists = self.db.conn.execute(
                     "SELECT 1 FROM products WHERE sku = ?", [row.sku]
