@@ -157,6 +157,11 @@ class CampaignPlanner:
         self.reference_country = (spec.audience.countries or (shop.country,))[0]
         self._own_rule = calendar.countries_with_own_rule(spec.occasion)
         self._days: dict[tuple[str | None, int], date | None] = {}
+        # Worked out once per value rather than per recipient (a plan may have a million):
+        # due times per (day, zone), a zone's date now, and each suggested product's fields.
+        self._due: dict[tuple[date, ZoneInfo, datetime], datetime | None] = {}
+        self._today: dict[tuple[str | None, datetime], date] = {}
+        self._suggestions: dict[int, dict[str, Any]] = {}
 
     def group_of(self, code: str | None) -> str | None:
         """The country whose rule dates this customer's occasion (None: the default rule).
@@ -257,13 +262,24 @@ class CampaignPlanner:
             if day is None:
                 count.excluded[Exclusion.NO_DATE] += 1
                 continue
-            zone = customer_zone(who.timezone, self.shop.zone)
-            due = plan_due(day, self.spec, zone, now, self.settings.quiet_hours)
+            due = self._due_at(day, customer_zone(who.timezone, self.shop.zone), now)
             if due is None:
                 count.excluded[Exclusion.OCCASION_PASSED] += 1
                 continue
             count.add(due)
             yield _Recipient(who, code, day, due, tuple(windows[i] for i in own))
+
+    def _due_at(self, day: date, zone: ZoneInfo, now: datetime) -> datetime | None:
+        key = (day, zone, now)
+        if key not in self._due:
+            self._due[key] = plan_due(day, self.spec, zone, now, self.settings.quiet_hours)
+        return self._due[key]
+
+    def _local_today(self, timezone: str | None, now: datetime) -> date:
+        key = (timezone, now)
+        if key not in self._today:
+            self._today[key] = now.astimezone(customer_zone(timezone, self.shop.zone)).date()
+        return self._today[key]
 
     def plan(
         self, source: AudienceSource, now: datetime, count: AudienceCount | None = None
@@ -356,7 +372,7 @@ class CampaignPlanner:
     ) -> dict[str, Any]:
         """What an admin's template can use (documented in bot/campaign_templates.py)."""
         who = recipient.who
-        local_today = now.astimezone(customer_zone(who.timezone, self.shop.zone)).date()
+        local_today = self._local_today(who.timezone, now)
         return {
             "customer": {
                 "first_name": who.first_name,
@@ -382,13 +398,17 @@ class CampaignPlanner:
         }
 
     def suggestion(self, product: ProductInfo) -> dict[str, Any]:
-        return {
-            "name": product.name,
-            "price": product.price if product.price is not None else math.nan,
-            "price_text": money_text(product.price, self.shop.currency),
-            "category": product.category or "",
-            "url": self.shop.url,
-        }
+        """A suggested product's template fields, made once per product (the sandbox keeps
+        templates from changing them)."""
+        if product.id not in self._suggestions:
+            self._suggestions[product.id] = {
+                "name": product.name,
+                "price": product.price if product.price is not None else math.nan,
+                "price_text": money_text(product.price, self.shop.currency),
+                "category": product.category or "",
+                "url": self.shop.url,
+            }
+        return self._suggestions[product.id]
 
     def _last_occasion_purchase(
         self, lines: Sequence[PurchaseLine], windows: Sequence[Window]

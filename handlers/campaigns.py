@@ -20,7 +20,7 @@ from aiolimiter import AsyncLimiter
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import Application, CommandHandler, filters
 
 from bot.campaign_templates import TemplateRejected
 from bot.campaigns import (
@@ -37,11 +37,12 @@ from bot.campaigns import (
 from bot.config import resolve_database_path
 from bot.suggestions import SuggestionModel, history_from_lines
 from bot.texts import T
+from handlers.buttons import CustomerButton
 from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
 from handlers.context import BotData, CareContext, Deps
 from storage.campaign_planning import apply_action, calendar_of, preview, write_plan
 from storage.database import off_loop
-from storage.suggestions import load_model, purchase_lines
+from storage.suggestions import CachedModel, load_model, purchase_lines, purchases_version
 
 logger = logging.getLogger("carebot.campaigns")
 
@@ -140,7 +141,10 @@ async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] 
         if campaign.opens_at is not None and now < campaign.opens_at:
             schedule_campaign(app, campaign, campaign.opens_at)
             return None
-        count = await off_loop(database_path(d), lambda db: write_plan(db, d.config, campaign, now))
+        model = await suggestion_model(app)  # usually built already, for a preview
+        count = await off_loop(
+            database_path(d), lambda db: write_plan(db, d.config, campaign, now, model=model)
+        )
         eligible = count.eligible
         excluded = {str(k): v for k, v in count.excluded.items()}
         moved = d.campaigns.campaigns.move(
@@ -350,18 +354,21 @@ async def show_more(update: Update, context: CareContext, row: Delivery) -> None
     )
 
 
+# A backstop: the model is rebuilt when ``purchases_version`` changes, and at least this often.
 MODEL_FRESH_FOR = timedelta(hours=1)
 
 
 async def suggestion_model(app: AnyApp) -> SuggestionModel:
-    """The co-purchase model for "Show me" and the dashboard's live preview, rebuilt off the
-    loop at most hourly (one copy in memory for both)."""
+    """The co-purchase model for planning, "Show me" and the previews (one copy in memory):
+    rebuilt off the loop when purchases or the catalogue changed, and at least hourly."""
     data: BotData = app.bot_data
     d = data.deps
-    now = d.clock.now()
-    if data.suggestion_model is None or now - data.suggestion_model[0] > MODEL_FRESH_FOR:
-        data.suggestion_model = (now, await off_loop(database_path(d), load_model))
-    return data.suggestion_model[1]
+    now, cached = d.clock.now(), data.suggestion_model
+    version = purchases_version(d.campaigns.campaigns.db)
+    if cached is None or cached.version != version or now - cached.built_at > MODEL_FRESH_FOR:
+        model = await off_loop(database_path(d), load_model)
+        data.suggestion_model = cached = CachedModel(now, version, model)
+    return cached.model
 
 
 # ------------------------------------------------------------------ /campaigns for admins
@@ -460,8 +467,8 @@ async def campaign_button(update: Update, context: CareContext) -> None:
 
 
 def register(app: AnyApp) -> None:
-    app.add_handler(CallbackQueryHandler(reminder_pressed, pattern=r"^cm:"))
-    app.add_handler(CallbackQueryHandler(campaign_button, pattern=r"^ca:"))
+    app.add_handler(CustomerButton(reminder_pressed, pattern=r"^cm:"))
+    app.add_handler(CustomerButton(campaign_button, pattern=r"^ca:"))
     app.add_handler(
         CommandHandler("campaigns", campaigns_command, filters=filters.ChatType.PRIVATE)
     )

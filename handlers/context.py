@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
@@ -13,11 +12,11 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.models import Customer
 from bot.services import Services
-from bot.suggestions import SuggestionModel
 from bot.texts import Texts
 from storage.campaigns import CampaignStores
 from storage.dashboard import DashboardStores
 from storage.repositories import MessageLog
+from storage.suggestions import CachedModel
 from storage.tickets import DeskStores
 
 Awaiting = Literal["timezone"] | None
@@ -48,13 +47,14 @@ class BotData:
     """PTB instantiates this without arguments; ``build_application`` fills in ``deps``.
 
     Also what the process keeps between updates: each campaign's sender task and the
-    co-purchase model "Show me" uses (with when it was built).
+    co-purchase model planning, "Show me" and the previews use (see
+    ``handlers.campaigns.suggestion_model``).
     """
 
     def __init__(self) -> None:
         self._deps: Deps | None = None
         self.campaign_senders: dict[int, asyncio.Task[None]] = {}
-        self.suggestion_model: tuple[datetime, SuggestionModel] | None = None
+        self.suggestion_model: CachedModel | None = None
 
     @property
     def deps(self) -> Deps:

@@ -183,10 +183,17 @@ def check_campaign(
     return CheckedCampaign(planner.spec, planner.year, check_templates(planning, config, now))
 
 
-def write_plan(db: Database, config: Config, campaign: Campaign, now: datetime) -> AudienceCount:
+def write_plan(
+    db: Database,
+    config: Config,
+    campaign: Campaign,
+    now: datetime,
+    *,
+    model: SuggestionModel | None = None,
+) -> AudienceCount:
     """Plan every recipient into the ledger (idempotent: a re-run after a crash keeps what
-    was written)."""
-    planning = planning_for(db, config, campaign.spec, campaign.year)
+    was written). ``model``: the bot's cached co-purchase model (see ``planning_for``)."""
+    planning = planning_for(db, config, campaign.spec, campaign.year, model=model)
     ledger, count = DeliveryLedger(db), AudienceCount()
     for chunk in planning.planner.plan(planning.source, now, count):
         ledger.plan(campaign.id, chunk, now)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,33 @@ def baskets(db: Database, *, before: datetime | None = None) -> Iterator[tuple[i
         yield customer_id, [product_id for _, product_id in group]
 
 
+# What the model is built from, in a few cheap reads: the newest order, order line and order
+# event (the ingest API and the importer write a line or an event for every new order, new
+# lines and status change) and the catalogue's size, active products and last change. Index lookups and a
+# scan of the products table only, so it can be asked on the event loop.
+_PURCHASES_VERSION = """
+    SELECT (SELECT MAX(id) FROM orders), (SELECT MAX(id) FROM order_items),
+           (SELECT MAX(id) FROM order_events), COUNT(*), SUM(active), MAX(updated_at)
+    FROM products
+"""
+
+
+def purchases_version(db: Database) -> tuple[Any, ...]:
+    """Changes whenever purchases or the catalogue change in a way the model can see
+    (an import that only rewrites an order's header in place is the exception: the
+    model's holder also rebuilds it at least hourly)."""
+    return tuple(db.execute(_PURCHASES_VERSION).fetchone())
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A model with when it was built and the ``purchases_version`` it was built on."""
+
+    built_at: datetime
+    version: tuple[Any, ...]
+    model: SuggestionModel
+
+
 def load_model(
     db: Database,
     *,
@@ -80,7 +108,7 @@ def load_model(
     min_co_count: int = DEFAULT_MIN_CO_COUNT,
 ) -> SuggestionModel:
     """The suggestion model over purchases placed before ``before`` (all if None)."""
-    return SuggestionModel.build(
+    return SuggestionModel.build_grouped(
         baskets(db, before=before),
         catalogue(db),
         neighbours=neighbours,
@@ -95,6 +123,7 @@ def purchase_lines(
     where, cut_off = _cut_off(before)
     lines: dict[int, list[PurchaseLine]] = {customer_id: [] for customer_id in customer_ids}
     unique = list(lines)
+    moments: dict[str, datetime] = {}
     for start in range(0, len(unique), CHUNK):
         chunk = unique[start : start + CHUNK]
         rows = db.execute(
@@ -108,10 +137,11 @@ def purchase_lines(
             [*chunk, *cut_off],
         )
         for customer_id, product_id, placed_at, category, unit_price, quantity in rows:
+            moment = moments.get(placed_at)
+            if moment is None:  # every line of an order has its moment: parse it once
+                moment = moments[placed_at] = from_iso(placed_at)
             lines[customer_id].append(
-                PurchaseLine(
-                    customer_id, product_id, from_iso(placed_at), category, unit_price, quantity
-                )
+                PurchaseLine(customer_id, product_id, moment, category, unit_price, quantity)
             )
     return lines
 

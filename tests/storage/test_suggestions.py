@@ -23,6 +23,7 @@ from storage.suggestions import (
     evaluate,
     load_model,
     purchase_lines,
+    purchases_version,
 )
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
@@ -134,6 +135,40 @@ def test_cancelled_live_orders_do_not_count(history: Shop) -> None:
         now=history.clock.now(),
     )
     assert load_model(history.repos.db).buyers(history.product("TEAPOT")) == 2
+
+
+def test_the_purchases_version_moves_when_the_model_would_change(history: Shop) -> None:
+    """The bot keeps one model and rebuilds it when this version changes."""
+    db, teapot = history.repos.db, history.product("TEAPOT")
+    versions = [purchases_version(db)]
+    assert purchases_version(db) == versions[0]  # nothing changed: the model is kept
+    history.buy(1006, "2010-03-01", "TEAPOT")  # an import
+    versions.append(purchases_version(db))
+    history.repos.orders.save_order(  # the ingest API: an order, then its cancellation
+        external_id="WEB-2",
+        customer_id=history.customer(1003),
+        status=OrderStatus.DELIVERED,
+        placed_at=datetime(2010, 3, 2, tzinfo=UTC),
+        currency="GBP",
+        items=[NewOrderItem("TEAPOT", "RETRO TEAPOT", 1, 9.0)],
+        now=history.clock.now(),
+    )
+    versions.append(purchases_version(db))
+    assert load_model(db).buyers(teapot) == 4
+    history.repos.orders.save_order(
+        external_id="WEB-2",
+        customer_id=history.customer(1003),
+        status=OrderStatus.CANCELLED,
+        placed_at=datetime(2010, 3, 2, tzinfo=UTC),
+        currency="GBP",
+        items=[NewOrderItem("TEAPOT", "RETRO TEAPOT", 1, 9.0)],
+        now=history.clock.now(),
+    )
+    versions.append(purchases_version(db))
+    assert load_model(db).buyers(teapot) == 3
+    db.execute("UPDATE products SET active = 0 WHERE sku = 'MUG'")
+    versions.append(purchases_version(db))
+    assert len(set(versions)) == len(versions)
 
 
 def test_inactive_products_are_not_suggested_but_still_count(history: Shop) -> None:
