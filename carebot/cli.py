@@ -741,11 +741,15 @@ def describe_import(file: Path, s: ImportSummary, elapsed: float) -> list[str]:
 @click.pass_context
 def import_products(ctx: click.Context, file: Path) -> None:
     """Load a product catalog (CSV: sku, name, category, price) to set real categories."""
-    repos = repositories(load(ctx))
+    config = load(ctx)
+    repos = repositories(config)
     try:
         result = run_product_import(repos, file, SystemClock())
     except ImportFileError as exc:
         fail(f"{file}: {exc}")
+    except sqlite3.Error as exc:  # one transaction: all or nothing
+        path = resolve_database_path(config)
+        fail(f"{file}: nothing imported: {database_problem(path, exc)}")
     click.echo(f"{result.created:,} products created, {result.updated:,} updated.")
     for problem in result.problems[:20]:
         click.echo(f"skipped: {problem}", err=True)

@@ -22,10 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from bot.clock import FixedClock
 from bot.config import resolve_database_path
 from bot.importing import RETAIL_PROFILE
+from carebot.cli import main
 from carebot.importer import run_order_import
 from storage import database
 from storage.database import open_database
@@ -270,3 +272,28 @@ def test_an_import_filling_a_real_disk_stops_with_one_clear_line_and_whole_batch
     assert stored % BATCH_INVOICES == 0
     assert stored < INVOICES
     assert lines == stored * LINES_PER_INVOICE
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_catalog_import_locked_out_says_so_and_changes_nothing(
+    tmp_path: Path, demo_database: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    shutil.copyfile(demo_database, shop)
+    config = write_config(tmp_path, shop)
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("sku,name,category,price\n85123A,Heart Holder,Home,2.95\n", "utf-8")
+    with write_lock(shop):
+        result = CliRunner().invoke(
+            main, ["--config", str(config), "import", "products", str(catalog)]
+        )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"carebot: error: {catalog}: nothing imported: {shop} stayed locked by another "
+        "writer for over 0.2 s (database is locked); try again when it is done\n"
+    )
+    db = sqlite3.connect(shop)
+    assert db.execute("SELECT name FROM products WHERE sku = '85123A'").fetchone() != (
+        "Heart Holder",
+    )
+    db.close()
