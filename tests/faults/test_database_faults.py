@@ -77,7 +77,10 @@ def write_lock(path: Path, *, for_seconds: float | None = None) -> Iterator[None
             timer.start()
         yield
     finally:
-        timer.join() if for_seconds is not None else other.execute("ROLLBACK")
+        if for_seconds is None:
+            other.execute("ROLLBACK")
+        else:
+            timer.join()
         other.close()
 
 
