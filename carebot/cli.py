@@ -38,6 +38,7 @@ from bot.tickets import ACTIVE_STATUSES, TicketStatus
 from carebot.campaign_cli import campaign, eval_group, occasions
 from carebot.cli_common import (
     DEMO_DATABASE,
+    CarebotGroup,
     clock,
     fail,
     load,
@@ -64,7 +65,7 @@ from storage.survey_report import surveys_sent
 from storage.tickets import RelayMap, TicketRepository
 
 
-@click.group()
+@click.group(cls=CarebotGroup)
 @click.option(
     "--config", "-c", "config", metavar="PATH", help="Config file (default carebot.toml)."
 )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config, ConfigError, load_config, resolve_database_path
-from storage.database import StorageError, open_database
+from storage.database import StorageError, database_problem, open_database
 from storage.repositories import Repositories
 
 DEFAULT_CONFIG = "carebot.toml"
@@ -49,7 +50,23 @@ def clock(ctx: click.Context) -> Clock:
 
 
 def repositories(config: Config) -> Repositories:
+    path = resolve_database_path(config)
+    context = click.get_current_context(silent=True)
+    if context is not None and isinstance(context.obj, dict):
+        context.obj["database"] = path  # for CarebotGroup's message, should the work fail
     try:
-        return Repositories.over(open_database(resolve_database_path(config)))
+        return Repositories.over(open_database(path))
     except StorageError as exc:
         fail(str(exc))
+
+
+class CarebotGroup(click.Group):
+    """A database error in any subcommand ends in one line naming the file, never a
+    traceback (commands with a better account of what was kept catch their own first)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as exc:
+            database = (ctx.obj or {}).get("database", "the database")
+            fail(database_problem(database, exc))

@@ -80,6 +80,27 @@ def test_faq_import_keeps_good_entries_and_names_bad_ones(tmp_path: Path) -> Non
     assert "entry 2: slug must be" in err
 
 
+def test_a_database_error_in_any_command_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    from storage.database import open_database
+
+    path = str(write_config(tmp_path))
+    db = open_database(tmp_path / "shop.db")  # a trigger makes every FAQ write fail
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON faq_entries BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    db.conn.close()
+    faq = tmp_path / "faq.toml"
+    faq.write_text(
+        '[[entry]]\nslug = "hours"\n[entry.en]\nquestion = "Open?"\nanswer = "Always."\n',
+        encoding="utf-8",
+    )
+    code, _, err = run("--config", path, "faq", "import", str(faq))
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert f"database {tmp_path / 'shop.db'}: no" in err
+    assert "Traceback" not in err
+
+
 def test_customers_link_prints_a_deep_link(tmp_path: Path) -> None:
     path = str(write_config(tmp_path))
     code, _, err = run("--config", path, "customers", "link", "nobody")
