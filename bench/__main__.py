@@ -1,10 +1,15 @@
-"""``python -m bench [throughput|import|campaign] [options]``; no subcommand runs them all."""
+"""``python -m bench [throughput|latency|import|campaign] [options]``; none: all of them."""
 
 import sys
 
-from bench import campaign, imports, throughput
+from bench import campaign, imports, latency, throughput
 
-BENCHMARKS = {"throughput": throughput.main, "import": imports.main, "campaign": campaign.main}
+BENCHMARKS = {
+    "throughput": throughput.main,
+    "latency": latency.main,
+    "import": imports.main,
+    "campaign": campaign.main,
+}
 
 args = sys.argv[1:]
 if args and args[0] in BENCHMARKS:
