@@ -7,9 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.texts import T
+from handlers.buttons import CustomerButton
 from handlers.common import (
     PRIVATE_MESSAGES,
     customer_of,
@@ -72,4 +73,4 @@ async def order_detail(update: Update, context: CareContext) -> None:
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CommandHandler("orders", my_orders, filters=PRIVATE_MESSAGES))
-    app.add_handler(CallbackQueryHandler(order_detail, pattern=r"^order:"))
+    app.add_handler(CustomerButton(order_detail, pattern=r"^order:"))

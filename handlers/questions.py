@@ -10,9 +10,10 @@ import re
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import Application, MessageHandler, filters
 
 from bot.texts import T
+from handlers.buttons import CustomerButton
 from handlers.common import (
     PRIVATE_MESSAGES,
     clear_buttons,
@@ -99,7 +100,7 @@ async def ask_prompt(update: Update, context: CareContext) -> None:
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    app.add_handler(CallbackQueryHandler(faq_feedback, pattern=r"^faq:"))
+    app.add_handler(CustomerButton(faq_feedback, pattern=r"^faq:"))
 
 
 def register_free_text(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

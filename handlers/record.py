@@ -71,6 +71,7 @@ async def record_incoming(update: Update, context: CareContext) -> None:
     d = deps(context)
     staff_chat = chat.id == d.config.staff.chat_id != 0
     if not private and not staff_chat and not addressed_to_us(update.message, context.bot.username):
+        await _answer_orphan_callback(update)  # a forged button press still gets its answer
         raise ApplicationHandlerStop  # group chatter, or commands meant for another bot
     try:
         with d.log.transaction():  # the customer and their message: one commit per update

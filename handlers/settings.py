@@ -7,11 +7,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.services import COMMON_TIMEZONES
 from bot.texts import T
+from handlers.buttons import CustomerButton
 from handlers.common import (
     PRIVATE_MESSAGES,
     clear_buttons,
@@ -158,6 +159,6 @@ def _refresh_customer(context: CareContext) -> None:
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CommandHandler("settings", show_settings, filters=PRIVATE_MESSAGES))
     app.add_handler(CommandHandler("stop", stop_reminders, filters=PRIVATE_MESSAGES))
-    app.add_handler(CallbackQueryHandler(setting_chosen, pattern=r"^set:"))
-    app.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:"))
-    app.add_handler(CallbackQueryHandler(timezone_chosen, pattern=r"^tz:"))
+    app.add_handler(CustomerButton(setting_chosen, pattern=r"^set:"))
+    app.add_handler(CustomerButton(language_chosen, pattern=r"^lang:"))
+    app.add_handler(CustomerButton(timezone_chosen, pattern=r"^tz:"))

@@ -15,11 +15,12 @@ from typing import Any
 
 from telegram import Bot, Update
 from telegram.error import Forbidden, TelegramError, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, JobQueue
+from telegram.ext import Application, JobQueue
 
 from bot.surveys import AnswerOutcome, Decision, Survey, SurveyKind
 from bot.texts import T
 from bot.tickets import Actor, TicketKind
+from handlers.buttons import CustomerButton
 from handlers.common import (
     Outgoing,
     clear_buttons,
@@ -244,5 +245,5 @@ async def start_surveys(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    app.add_handler(CallbackQueryHandler(score_pressed, pattern=r"^sv:"))
-    app.add_handler(CallbackQueryHandler(nps_pressed, pattern=r"^nps:"))
+    app.add_handler(CustomerButton(score_pressed, pattern=r"^sv:"))
+    app.add_handler(CustomerButton(nps_pressed, pattern=r"^nps:"))

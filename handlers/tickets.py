@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 from telegram import Message, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot.texts import T
 from bot.tickets import Actor, DraftMessage, Opened, Ticket, TicketDraft, TicketKind
+from handlers.buttons import CustomerButton
 from handlers.common import (
     PRIVATE_MESSAGES,
     clear_buttons,
@@ -318,8 +319,8 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CommandHandler("complaint", complaint_start, filters=PRIVATE_MESSAGES))
     app.add_handler(CommandHandler("person", person_requested, filters=PRIVATE_MESSAGES))
     app.add_handler(CommandHandler("status", my_tickets, filters=PRIVATE_MESSAGES))
-    app.add_handler(CallbackQueryHandler(complaint_button, pattern=r"^cpl:"))
-    app.add_handler(CallbackQueryHandler(person_requested, pattern=r"^person:"))
+    app.add_handler(CustomerButton(complaint_button, pattern=r"^cpl:"))
+    app.add_handler(CustomerButton(person_requested, pattern=r"^person:"))
 
 
 def register_media(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
