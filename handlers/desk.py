@@ -93,22 +93,44 @@ class Desk:
         )
 
     async def note(
-        self, ticket: Ticket, key: T, *, mapped: bool = True, **values: Any
+        self,
+        ticket: Ticket,
+        key: T,
+        *,
+        mapped: bool = True,
+        recreate: bool = True,
+        **values: Any,
     ) -> Message | None:
         """A message for staff in the ticket's place; never reaches the customer. ``mapped``:
-        remembered as the ticket's (off when the caller stores it in the ledger itself)."""
+        remembered as the ticket's (off when the caller stores it in the ledger itself).
+        If the ticket's topic was deleted, the ticket gets a new one and the note goes there
+        (unless ``recreate`` is off: the note that announces a new topic)."""
         if not self.staff_chat_id or not ticket.posted:
             return None
         try:
-            message = await send_text(
-                self.bot, self.d, self.staff_place(ticket), key, ticket=ticket, **values
-            )
+            try:
+                message = await self._note(ticket, key, **values)
+            except TelegramError as exc:
+                if not (recreate and self.topic_deleted(ticket, exc)):
+                    raise
+                moved = await self.post(ticket, recreated=True)
+                if not moved.posted or moved.staff_thread_id == ticket.staff_thread_id:
+                    raise  # no new topic either: Telegram refused
+                message = await self._note(moved, key, **values)
         except TelegramError as exc:
             logger.warning("note on ticket #%s not posted: %s", ticket.id, exc)
             return None
         if mapped:
             self.remember(ticket, message)
         return message
+
+    async def _note(self, ticket: Ticket, key: T, **values: Any) -> Message:
+        place = self.staff_place(ticket)
+        return await send_text(self.bot, self.d, place, key, ticket=ticket, **values)
+
+    def topic_deleted(self, ticket: Ticket, error: TelegramError) -> bool:
+        """Telegram refused a post into the ticket's topic because the topic is gone."""
+        return topic_gone(error) and ticket.staff_thread_id is not None
 
     def remember(self, ticket: Ticket, message: Message) -> None:
         """Map a bot post in the staff chat to its ticket, so a reply to it finds the ticket
@@ -158,7 +180,7 @@ class Desk:
             card_message_id=card.message_id,
         )
         if recreated:
-            await self.note(ticket, T.STAFF_TOPIC_RECREATED)
+            await self.note(ticket, T.STAFF_TOPIC_RECREATED, recreate=False)
         for record in self.d.desk.relays.undelivered(ticket.id):
             await self.relay(ticket, record)
         return ticket
@@ -261,7 +283,7 @@ class Desk:
         try:
             copy = await self._copy_to_staff(ticket, record)
         except TelegramError as exc:
-            if topic_gone(exc) and ticket.staff_thread_id is not None:
+            if self.topic_deleted(ticket, exc):
                 await self.post(ticket, recreated=True)  # copies the pending messages again
                 stored = self.d.desk.relays.get(record.id)
                 return stored is not None and stored.relay_status == "delivered"
