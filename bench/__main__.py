@@ -2,13 +2,14 @@
 
 import sys
 
-from bench import campaign, imports, latency, throughput
+from bench import campaign, imports, latency, memory, throughput
 
 BENCHMARKS = {
     "throughput": throughput.main,
     "latency": latency.main,
     "import": imports.main,
     "campaign": campaign.main,
+    "memory": memory.main,
 }
 
 args = sys.argv[1:]
