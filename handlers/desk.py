@@ -51,6 +51,10 @@ def topic_gone(error: TelegramError) -> bool:
     )
 
 
+def source_gone(error: BadRequest) -> bool:
+    return "message to copy not found" in error.message.lower()
+
+
 def describe_error(error: TelegramError) -> str:
     if isinstance(error, Forbidden):
         return "blocked"
@@ -351,20 +355,24 @@ class Desk:
         reply_to = self._original_in_customer_chat(record)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         body = self._signed(customer, record)
-        if record.kind in SENT_AS_TEXT or (body is not None and record.kind == "text"):
-            text, mode = fit(body or record.text or "")
-            return await self.bot.send_message(
-                chat_id, text, parse_mode=mode, reply_parameters=reply
-            )
-        caption = body if body is not None and visible_length(body) <= MAX_CAPTION else None
-        return await self.bot.copy_message(
-            chat_id,
-            record.source_chat_id,
-            record.source_message_id,
-            caption=caption,
-            parse_mode=ParseMode.HTML if caption else None,
-            reply_parameters=reply,
-        )
+        if not (record.kind in SENT_AS_TEXT or (body is not None and record.kind == "text")):
+            caption = body if body is not None and visible_length(body) <= MAX_CAPTION else None
+            try:
+                return await self.bot.copy_message(
+                    chat_id,
+                    record.source_chat_id,
+                    record.source_message_id,
+                    caption=caption,
+                    parse_mode=ParseMode.HTML if caption else None,
+                    reply_parameters=reply,
+                )
+            except BadRequest as exc:
+                # The staff message went (its topic deleted, say) before it was copied: a
+                # text reply is stored, so it still goes; media cannot.
+                if not (record.kind == "text" and record.text and source_gone(exc)):
+                    raise
+        text, mode = fit(body or record.text or "")
+        return await self.bot.send_message(chat_id, text, parse_mode=mode, reply_parameters=reply)
 
     def _signed(self, customer: Customer, record: RelayRecord) -> str | None:
         """The reply (text, or a photo's caption) signed "Maria, Demo Gifts:" when

@@ -110,3 +110,34 @@ async def test_a_deleted_topic_is_recreated_and_no_reply_is_lost(shop: FlakyShop
     await sla_checks_due(shop, ticket_of(shop, ANN.id))
     [third] = shop.sandbox.topics(STAFF_CHAT)
     assert any("SLA missed" in t for t in topic_texts(shop, third["message_thread_id"]))
+
+
+async def test_a_staff_reply_whose_topic_is_deleted_before_the_bot_reads_it_still_arrives(
+    shop: FlakyShop,
+) -> None:
+    await shop.say(ANN, "/start")
+    await shop.say(ANN, "/person")
+    topic = await shop.topic_of(ANN)
+    updater = shop.care.application.updater
+    assert updater is not None
+    await updater.stop()  # the bot is slow to read: the reply waits in Telegram
+    shop.staff_writes("We are sending a new mug today", topic)
+    await shop.care.application.bot.delete_forum_topic(STAFF_CHAT, topic)  # and it goes
+    after = shop.sandbox.seq
+    await updater.start_polling(poll_interval=0.0, timeout=1)
+    [reply] = await shop.arriving(ANN.id, 1, after)
+    assert reply["plain_text"] == "We are sending a new mug today"  # sent from what was stored
+    await shop.until(
+        lambda: (
+            list(shop.care.db.query("SELECT relay_status FROM ticket_messages"))[-1]
+            == {"relay_status": "delivered"}
+        )
+    )
+    # the ticket carries on in a new topic as soon as there is something to show staff
+    shop.sandbox.send_text(ANN, "Thank you!")
+    await shop.until(lambda: len(shop.sandbox.topics(STAFF_CHAT)) == 1)
+    [new_topic] = shop.sandbox.topics(STAFF_CHAT)
+    await shop.until(lambda: "Thank you!" in topic_texts(shop, new_topic["message_thread_id"]))
+    assert "was deleted, so it continues here" in " | ".join(
+        topic_texts(shop, new_topic["message_thread_id"])
+    )
