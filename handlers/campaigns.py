@@ -64,6 +64,8 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 
 def sender_running(app: AnyApp, campaign_id: int) -> bool:
+    """Whether a task of this process is working on the campaign: sending it, or planning
+    it (a plan over a big base takes minutes; the watch job must not start a second one)."""
     task = app.bot_data.campaign_senders.get(campaign_id)
     return task is not None and not task.done()
 
@@ -141,10 +143,18 @@ async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] 
         if campaign.opens_at is not None and now < campaign.opens_at:
             schedule_campaign(app, campaign, campaign.opens_at)
             return None
-        model = await suggestion_model(app)  # usually built already, for a preview
-        count = await off_loop(
-            database_path(d), lambda db: write_plan(db, d.config, campaign, now, model=model)
-        )
+        senders: dict[int, asyncio.Task[Any]] = app.bot_data.campaign_senders
+        planner = asyncio.current_task()
+        if sender_running(app, campaign.id) or planner is None:
+            return None  # being planned by an earlier run of this job
+        senders[campaign.id] = planner
+        try:
+            model = await suggestion_model(app)  # usually built already, for a preview
+            count = await off_loop(
+                database_path(d), lambda db: write_plan(db, d.config, campaign, now, model=model)
+            )
+        finally:
+            del senders[campaign.id]
         eligible = count.eligible
         excluded = {str(k): v for k, v in count.excluded.items()}
         moved = d.campaigns.campaigns.move(

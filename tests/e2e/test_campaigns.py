@@ -24,7 +24,7 @@ from bot.tickets import TicketKind
 from carebot.cli import main
 from carebot.runtime import CareBot, build_application
 from carebot.sandbox import BotApiSandbox, SandboxUser
-from handlers.campaigns import advance_campaign
+from handlers.campaigns import advance_campaign, sender_running
 from storage.database import open_database
 from storage.repositories import Repositories
 from tests.e2e.test_tickets import ADMIN, OUTSIDER, desk_config
@@ -242,6 +242,27 @@ async def test_loyal_christmas_buyers_get_one_personal_reminder_each(
     code, out = shop.cli("campaign", "report", "christmas-2026")
     assert "sent: 7" in out
     assert "christmas-2026  christmas 2026  done  (sent 7)" in shop.cli("campaign", "list")[1]
+
+
+async def test_a_campaign_is_planned_once_while_its_plan_is_still_running(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """Planning a big base takes minutes; the watch job, finding the campaign still
+    scheduled meanwhile, must not start a second plan beside it."""
+    create_and_start(shop, tmp_path)
+    shop.clock.set(SEND_DAY)
+    app = shop.care.application
+    [campaign] = shop.care.deps.campaigns.campaigns.live()
+    first = asyncio.create_task(advance_campaign(app, campaign.id))
+    await asyncio.sleep(0)  # the first plan is under way (in a worker thread)
+    assert sender_running(app, campaign.id)  # what the watch job checks
+    assert await advance_campaign(app, campaign.id) is None
+    assert not first.done()
+    sender = await first
+    assert sender is not None
+    await asyncio.wait_for(sender, timeout=60)
+    assert {r["status"] for r in shop.ledger()} == {"sent"}
+    assert len(shop.ledger()) == len(shop.recipients)
 
 
 HOSTILE = {
