@@ -234,8 +234,12 @@ async def test_every_incoming_message_is_stored_before_its_answer(chat: Chat) ->
 
 
 async def test_a_telegram_failure_gets_an_apology_not_a_traceback(chat: Chat) -> None:
-    chat.sandbox.set_fault("500", methods="sendMessage", count=1)
-    replies = await chat.say(ANN, "/help")
+    # the reply fails on every attempt the rate limiter makes (a single 500 is just retried)
+    retries = chat.care.config.telegram.max_retries
+    chat.sandbox.set_fault("500", methods="sendMessage", count=1 + retries)
+    after = chat.sandbox.seq
+    chat.sandbox.send_text(ANN, "/help")
+    replies = await chat.sandbox.wait_for_messages(ANN.id, after=after, timeout=30)
     assert [m["plain_text"] for m in replies] == [
         "Sorry, something went wrong on our side. Your message is saved; please try again in a "
         "moment."
