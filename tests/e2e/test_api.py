@@ -565,7 +565,9 @@ async def test_a_retry_after_a_refused_notification_tells_the_customer(api: Api)
 async def test_a_telegram_outage_does_not_fail_the_call(api: Api) -> None:
     await started(api, ANN)
     await api.order("A-80")
-    api.chat.sandbox.set_fault("500", methods="sendMessage", count=1)
+    # down for the first attempt and every retry the rate limiter makes
+    outage = 1 + api.config.telegram.max_retries
+    api.chat.sandbox.set_fault("500", methods="sendMessage", count=outage)
     status, answer = await api.status("A-80", "shipped")
     assert (status, answer["result"], answer["notification"]) == (200, "changed", "failed")
     assert api.rows("SELECT status FROM orders WHERE external_id = 'A-80'") == [("shipped",)]
