@@ -44,8 +44,8 @@ any_char = st.characters(exclude_categories=("Cs",)) | nasty_chars
 
 def any_text(min_size: int = 0, max_size: int = 300) -> st.SearchStrategy[str]:
     """Any Unicode (no lone surrogates: they cannot be UTF-8), markup and odd characters."""
-    pieces = st.lists(any_char | st.sampled_from(FRAGMENTS), max_size=min(max_size, 40))
-    return pieces.map("".join).filter(lambda text: min_size <= len(text) <= max_size)
+    pieces = st.lists(any_char | st.sampled_from(FRAGMENTS), min_size=min_size, max_size=40)
+    return pieces.map(lambda parts: "".join(parts)[:max_size])
 
 
 def stretched(text: str, length: int) -> str:

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.clock import FixedClock
@@ -446,6 +446,7 @@ def check_answered(h: Harness, expect: Expect, events: list[Any]) -> None:
             f"{expect.what}: callback query never answered"
         )
     if expect.silent:
+        event("an update deliberately ignored")
         new = [e for e in posted if e.method != "editMessageReplyMarkup"]
         assert not new, f"{expect.what}: deliberately ignored, but the bot wrote {new}"
     if not expect.answered:
@@ -466,6 +467,7 @@ def check_answered(h: Harness, expect: Expect, events: list[Any]) -> None:
         )
     ]
     assert kept, f"{expect.what}: neither answered nor kept for staff"
+    event("a message kept for staff, not answered in the chat")
 
 
 def check_limits(calls: list[dict[str, Any]]) -> None:
@@ -498,17 +500,17 @@ def visible_length(text: str, parse_mode: str | None) -> int:
 
 def check_no_foreign_data(h: Harness, events: list[Any]) -> None:
     """Order numbers in a customer's chat are theirs, or ones somebody typed in this test."""
-    for event in events:
-        if event.message is None or event.chat_id is None or event.chat_id < 0:
+    for sent in events:
+        if sent.message is None or sent.chat_id is None or sent.chat_id < 0:
             continue
-        customer = h.customer(event.chat_id)
-        shown = f"{event.message.get('plain_text', '')} {event.message.get('plain_caption', '')}"
+        customer = h.customer(sent.chat_id)
+        shown = f"{sent.message.get('plain_text', '')} {sent.message.get('plain_caption', '')}"
         for number in ORDER_NUMBER.findall(shown):
             owner = h.foreign_orders.get(number)
             if owner is None or (customer and owner == customer["id"]):
                 continue
             assert any(number in typed for typed in h.injected), (
-                f"chat {event.chat_id} was shown order {number} of customer {owner}: {shown!r}"
+                f"chat {sent.chat_id} was shown order {number} of customer {owner}: {shown!r}"
             )
 
 
