@@ -44,6 +44,8 @@ JSONDict = dict[str, Any]
 FaultKind = Literal["429", "500", "timeout", "403"]
 
 DEFAULT_BOT_TOKEN: Final = "123456:SANDBOX"
+# Counted in UTF-16 code units, like entity offsets: the stricter reading of "characters", so
+# a bot that passes here never sends Telegram an emoji-heavy text it refuses.
 MAX_TEXT_LENGTH: Final = 4096
 MAX_CAPTION_LENGTH: Final = 1024
 MAX_CALLBACK_DATA_BYTES: Final = 64
@@ -1491,7 +1493,7 @@ class BotApiSandbox:
         plain, entities, mode = self._format(text, params.get("parse_mode"), params.get("entities"))
         if not plain.strip():
             raise _bad("message text is empty")
-        if len(plain) > MAX_TEXT_LENGTH:
+        if _utf16_len(plain) > MAX_TEXT_LENGTH:
             raise _bad("message is too long")
         fields: JSONDict = {"text": text, "plain_text": plain}
         if mode is not None:
@@ -1508,7 +1510,7 @@ class BotApiSandbox:
         plain, entities, mode = self._format(
             caption, params.get("parse_mode"), params.get("caption_entities")
         )
-        if len(plain) > MAX_CAPTION_LENGTH:
+        if _utf16_len(plain) > MAX_CAPTION_LENGTH:
             raise _bad("message caption is too long")
         fields: JSONDict = {"caption": caption, "plain_caption": plain}
         if mode is not None:
@@ -1628,7 +1630,7 @@ class BotApiSandbox:
                 plain, entities, mode = self._format(
                     caption, params.get("parse_mode"), params.get("caption_entities")
                 )
-                if len(plain) > MAX_CAPTION_LENGTH:
+                if _utf16_len(plain) > MAX_CAPTION_LENGTH:
                     raise _bad("message caption is too long")
                 content["caption"] = caption
                 content["plain_caption"] = plain

@@ -201,6 +201,10 @@ async def test_bad_requests_match_telegram(bot: telegram.Bot, sandbox: BotApiSan
     await bot.send_message(ANN.id, "x" * 4096)
     # the limit applies after entity parsing
     await bot.send_message(ANN.id, "<b>" + "x" * 4096 + "</b>", parse_mode="HTML")
+    # counted in UTF-16 code units: an emoji outside the BMP takes two
+    await bot.send_message(ANN.id, "😀" * 2048)
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await bot.send_message(ANN.id, "😀" * 2049)
     with pytest.raises(BadRequest, match="Message text is empty"):
         await bot.send_message(ANN.id, "")
     with pytest.raises(BadRequest, match="Can't parse entities: unsupported start tag"):
