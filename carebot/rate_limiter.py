@@ -444,7 +444,15 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
         state.last_answer_at = now
         self._in_flight -= 1
         self._recent_answers.append(now)
+        # Trimmed here too, not only when a bulk send looks for a slot: with replies alone
+        # the window would otherwise grow by one entry per message, for ever.
+        self._forget_old_answers(now)
         self._wake_everyone()
+
+    def _forget_old_answers(self, now: float) -> None:
+        span = self._window_seconds + CLOCK_MARGIN
+        while self._recent_answers and self._recent_answers[0] + span <= now:
+            self._recent_answers.popleft()
 
     def _wake_everyone(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -481,8 +489,7 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
         span = self._window_seconds + CLOCK_MARGIN
         while True:
             now = loop.time()
-            while self._recent_answers and self._recent_answers[0] + span <= now:
-                self._recent_answers.popleft()
+            self._forget_old_answers(now)
             if self._in_flight + len(self._recent_answers) < self._window_size:
                 return
             if self._recent_answers:

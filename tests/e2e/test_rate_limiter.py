@@ -137,6 +137,17 @@ async def test_a_reply_is_not_held_up_by_a_campaign_to_other_customers(
     assert max(c["time"] for c in delivered(sandbox)) > reply_call["time"] + 0.5  # mid-run
 
 
+async def test_replies_alone_leave_no_bookkeeping_behind(sandbox: BotApiSandbox) -> None:
+    """A bot that only answers customers must not remember every answer for ever."""
+    chats = customers(sandbox, 30)
+    limiter = CareRateLimiter()
+    async with limited_bot(sandbox, limiter) as bot:
+        await asyncio.gather(*(bot.send_message(chat, "Thanks!") for chat in chats))
+        await asyncio.sleep(1.1)  # past the one-second window
+        await bot.send_message(chats[0], "Anything else?")
+    assert len(limiter._recent_answers) == 1
+
+
 async def test_a_campaign_message_waits_a_second_after_a_reply_to_the_same_customer(
     sandbox: BotApiSandbox,
 ) -> None:
