@@ -195,7 +195,7 @@ class NewTicket:
 class TicketStore(Protocol):
     def create(self, ticket: NewTicket, actor: Actor) -> Ticket: ...
     def get(self, ticket_id: int) -> Ticket | None: ...
-    def latest_for_customer(self, customer_id: int) -> Ticket | None: ...
+    def newest_for_customer(self, customer_id: int) -> Ticket | None: ...
     def active_for_customer(self, customer_id: int) -> list[Ticket]: ...
     def transition(
         self,
@@ -274,12 +274,9 @@ class TicketService:
     def conversation_for(self, customer_id: int, now: datetime) -> Ticket | None:
         """The ticket a customer's next message belongs to: their newest active one, else
         their latest ticket if it is resolved and still inside the reopen window."""
-        active = self.store.active_for_customer(customer_id)
-        if active:
-            return active[-1]
-        latest = self.store.latest_for_customer(customer_id)
-        if latest is not None and self.reopenable(latest, now):
-            return latest
+        newest = self.store.newest_for_customer(customer_id)  # an active one if there is one
+        if newest is not None and (newest.active or self.reopenable(newest, now)):
+            return newest
         return None
 
     def reopenable(self, ticket: Ticket, now: datetime) -> bool:

@@ -26,13 +26,15 @@ from bot.tickets import (
     TicketStatus,
 )
 from storage.database import write_transaction
-from storage.repositories import CustomerRepository, OrderRepository, one_row
+from storage.repositories import CustomerRepository, OrderRepository, all_rows, one_row
 from storage.segments import SegmentRepository
 from storage.surveys import SurveyRepository
 
 # The "chat" of ticket messages written on the web dashboard with no Telegram copy to key them
 # by (Telegram chat ids are never 0).
 DASHBOARD_CHAT_ID = 0
+
+_ACTIVE_MARKS = ", ".join("?" for _ in ACTIVE_STATUSES)
 
 _TIME_FIELDS = (
     "created_at",
@@ -144,18 +146,24 @@ class TicketRepository:
         )
         return ticket_from_row(row) if row else None
 
-    def latest_for_customer(self, customer_id: int) -> Ticket | None:
+    def newest_for_customer(self, customer_id: int) -> Ticket | None:
+        """The customer's newest active ticket, else their newest ticket of any status.
+
+        One query (not "active ones, then the latest"): it runs for every customer message.
+        """
         row = one_row(
             self.db,
-            "SELECT * FROM tickets WHERE customer_id = ? ORDER BY id DESC LIMIT 1",
-            [customer_id],
+            f"""SELECT * FROM tickets WHERE customer_id = ?
+                ORDER BY status IN ({_ACTIVE_MARKS}) DESC, id DESC LIMIT 1""",
+            [customer_id, *ACTIVE_STATUSES],
         )
         return ticket_from_row(row) if row else None
 
     def active_for_customer(self, customer_id: int) -> list[Ticket]:
-        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
-        rows = self.db.query(
-            f"SELECT * FROM tickets WHERE customer_id = ? AND status IN ({marks}) ORDER BY id",
+        rows = all_rows(
+            self.db,
+            f"""SELECT * FROM tickets WHERE customer_id = ? AND status IN ({_ACTIVE_MARKS})
+                ORDER BY id""",
             [customer_id, *ACTIVE_STATUSES],
         )
         return [ticket_from_row(r) for r in rows]
@@ -178,9 +186,8 @@ class TicketRepository:
 
     def unposted(self) -> list[Ticket]:
         """Active tickets not yet placed in the staff chat (no staff chat then, or it failed)."""
-        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
         rows = self.db.query(
-            f"""SELECT * FROM tickets WHERE card_message_id IS NULL AND status IN ({marks})
+            f"""SELECT * FROM tickets WHERE card_message_id IS NULL AND status IN ({_ACTIVE_MARKS})
                 ORDER BY id""",
             list(ACTIVE_STATUSES),
         )

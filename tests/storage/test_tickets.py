@@ -50,6 +50,26 @@ def test_a_ticket_claimed_by_name_only_stays_with_its_claimer(
     assert replied.status == "answered"
 
 
+def test_a_message_goes_to_the_newest_active_ticket_else_a_reopenable_one(
+    repos: Repositories, config: Config, clock: FixedClock
+) -> None:
+    tickets, _ = service_over(repos, config)
+    ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
+    assert tickets.conversation_for(ann, clock.now()) is None  # no ticket yet
+    older = tickets.open(ann, TicketKind.COMPLAINT, "complaint", clock.now()).ticket
+    newer = tickets.open(ann, TicketKind.COMPLAINT, "complaint", clock.now()).ticket
+    assert tickets.conversation_for(ann, clock.now()) == newer
+    resolved = tickets.resolve(newer, MARIA, clock.now())
+    assert resolved is not None
+    # an active ticket wins over a newer resolved one
+    assert tickets.conversation_for(ann, clock.now()) == older
+    assert tickets.resolve(older, MARIA, clock.now()) is not None
+    # none active: the newest one, while it can still be reopened
+    assert tickets.conversation_for(ann, clock.now()) == tickets.get(newer.id)
+    clock.advance(timedelta(days=8))
+    assert tickets.conversation_for(ann, clock.now()) is None
+
+
 def test_states_and_their_history(repos: Repositories, config: Config, clock: FixedClock) -> None:
     tickets, desk = service_over(repos, config)
     ann = repos.customers.create_shop_customer("1", first_name="Ann", now=clock.now())
