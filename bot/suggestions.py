@@ -133,7 +133,10 @@ def history_from_lines(
                     break
         if line.unit_price > 0:
             prices.append(line.unit_price)
-    recent = sorted(latest, key=lambda product: (-latest[product].timestamp(), product))
+    # Newest first; at the same moment the lower id first (reverse=True keeps a sort stable,
+    # so the ascending ids of the first sort survive among equal moments).
+    recent = sorted(latest)
+    recent.sort(key=latest.__getitem__, reverse=True)
     return CustomerHistory(
         owned=frozenset(latest),
         recent=tuple(recent),
