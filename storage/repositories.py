@@ -479,9 +479,53 @@ class FaqCandidate:
     terms: frozenset[str]
 
 
+class FaqSearchCache:
+    """FAQ search results kept while the FAQ is unchanged: the same questions come again and
+    again, and the full-text search is most of the SQL work of answering one.
+
+    Emptied when this connection writes ``faq_entries`` (a temporary trigger calls
+    ``forget``: the dashboard's edits, any code path) and when ``PRAGMA data_version`` says
+    another connection committed (``carebot faq import`` from the command line). Results
+    read inside a transaction are not kept: a rollback could take them back.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.results: dict[tuple[tuple[str, ...], int], list[FaqCandidate]] = {}
+        self.data_version: int | None = None
+        # A name per cache: another repository on this connection keeps its own trigger.
+        function = f"carebot_faq_changed_{id(self)}"
+        conn.create_function(function, 0, self.forget)
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS {function}_{event.lower()} "
+                f"AFTER {event} ON main.faq_entries BEGIN SELECT {function}(); END"
+            )
+
+    def forget(self) -> None:
+        self.results.clear()
+
+    def usable(self, conn: sqlite3.Connection) -> bool:
+        """Whether results may be read from and kept in the cache now."""
+        if conn.in_transaction:
+            return False
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.data_version:
+            self.forget()
+            self.data_version = version
+        return True
+
+    def keep(self, key: tuple[tuple[str, ...], int], found: list[FaqCandidate]) -> None:
+        if len(self.results) >= self.MAX_ENTRIES:
+            del self.results[next(iter(self.results))]  # the oldest question
+        self.results[key] = found
+
+
 class FaqRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._cache: FaqSearchCache | None = None  # made at the first search
 
     def upsert(self, entries: Iterable[FaqEntry], now: datetime) -> int:
         """Insert or update entries by (slug, lang); the FTS index follows through triggers."""
@@ -560,6 +604,12 @@ class FaqRepository:
         """Best-ranked entries for any of the terms; keywords weigh most, then the question."""
         if not terms:
             return []
+        if self._cache is None:
+            self._cache = FaqSearchCache(self.db.conn)
+        key = (tuple(terms), limit)
+        cache = self._cache if self._cache.usable(self.db.conn) else None
+        if cache is not None and key in cache.results:
+            return list(cache.results[key])
         rows = all_rows(
             self.db,
             """
@@ -572,7 +622,10 @@ class FaqRepository:
             """,
             {"query": fts_query(terms), "limit": limit},
         )
-        return [FaqCandidate(_faq(r), frozenset(r["terms"].split())) for r in rows]
+        found = [FaqCandidate(_faq(r), frozenset(r["terms"].split())) for r in rows]
+        if cache is not None:
+            cache.keep(key, found)
+        return list(found)
 
     def get(self, slug: str, lang: str) -> FaqEntry | None:
         row = one_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -137,6 +138,42 @@ def test_faq_search_uses_the_index_and_updates_by_slug(
     [hit] = repos.faq.search(["return"])
     assert hit.entry.slug == "returns"
     assert repos.faq.search(["nothing"]) == []
+
+
+def test_faq_search_follows_every_change_to_the_faq(
+    repos: Repositories, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Searches are cached; an edit here (dashboard), a raw write on this connection, or a
+    write from another connection (CLI import) shows in the very next search."""
+
+    def answers(word: str) -> list[str]:
+        return [hit.entry.answer for hit in repos.faq.search([word])]
+
+    entry = FaqEntry(0, "returns", "en", "How do I return an item?", "Within 30 days.", "refund")
+    entry_id = repos.faq.add(entry, clock.now())
+    assert answers("return") == answers("return") == ["Within 30 days."]
+    repos.faq.replace(entry_id, replace(entry, answer="Within 60 days."), clock.now())
+    assert answers("return") == ["Within 60 days."]
+    repos.db.execute("UPDATE faq_entries SET answer = 'Never.'")
+    assert answers("return") == ["Never."]
+
+    def edit_read_and_roll_back() -> None:  # what is read inside it must not be kept
+        with repos.db.atomic():
+            repos.db.execute("UPDATE faq_entries SET answer = 'Not kept.'")
+            assert answers("return") == ["Not kept."]
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError, match="roll back"):
+        edit_read_and_roll_back()
+    assert answers("return") == ["Never."]
+    other = Repositories.over(open_database(tmp_path / "carebot.db"))
+    try:
+        other.faq.upsert([replace(entry, answer="From the CLI.")], clock.now())
+        assert answers("return") == ["From the CLI."]
+        other.faq.delete(entry_id)
+        assert answers("return") == []
+    finally:
+        other.db.close()
 
 
 def test_link_tokens_are_single_use(repos: Repositories, clock: FixedClock) -> None:
