@@ -7,7 +7,7 @@ name cannot inject markup); ``.txt`` templates are plain labels (buttons, comman
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,13 @@ def _render_fixed(key: T, lang: str) -> str:
     return _environment().get_template(f"{lang}/{key.value}").render().strip()
 
 
+@lru_cache(maxsize=1024)
+def _render_strings(key: T, lang: str, values: tuple[tuple[str, str], ...]) -> str:
+    """Texts whose values are all plain strings (an FAQ answer, a name) are rendered once per
+    set of values: templates are pure, and the same FAQ answers are sent again and again."""
+    return _environment().get_template(f"{lang}/{key.value}").render(values).strip()
+
+
 class Texts:
     """Renders message templates in a language, falling back to the shop default."""
 
@@ -219,6 +226,9 @@ class Texts:
     def render(self, key: T, lang: str | None, **context: Any) -> str:
         if not context:
             return _render_fixed(key, self.language(lang))
+        # exactly str: a Markup equal to a str would share its entry but render unescaped
+        if all(type(value) is str for value in context.values()):
+            return _render_strings(key, self.language(lang), tuple(context.items()))
         template = _environment().get_template(f"{self.language(lang)}/{key.value}")
         return template.render(**context).strip()
 

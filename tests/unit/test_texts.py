@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from markupsafe import Markup
 
 from bot.campaign_service import PlannedReminder, Preview
 from bot.campaigns import Campaign, CampaignSpec, CampaignStatus
@@ -174,6 +175,20 @@ def test_html_messages_escape_customer_input_and_labels_do_not() -> None:
     assert "Ann &lt;b&gt;" in texts.render(T.WELCOME, "en", **SAMPLE)
     assert texts.render(T.BTN_ORDER, "en", order=ORDER) == "#536012 · 01 Dec 2010"
     assert texts.render(T.BTN_ORDER, "zh", order=ORDER) == "#536012 · 2010年12月1日"
+
+
+def test_an_answer_sent_again_is_escaped_the_same_and_trusted_markup_stays_markup() -> None:
+    """Plain-string values are rendered once per value set; a Markup value equal to a plain
+    string must not get (or give) the plain string's escaped text."""
+    texts = Texts("en")
+    question, answer = "<i>Returns?</i>", "Within 30 days & free"
+    first = texts.render(T.FAQ_ANSWER, "en", question=question, answer=answer)
+    assert "<b>&lt;i&gt;Returns?&lt;/i&gt;</b>" in first
+    assert "Within 30 days &amp; free" in first
+    assert texts.render(T.FAQ_ANSWER, "en", question=question, answer=answer) == first
+    trusted = texts.render(T.FAQ_ANSWER, "en", question=Markup(question), answer=answer)
+    assert "<b><i>Returns?</i></b>" in trusted
+    assert texts.render(T.FAQ_ANSWER, "zh", question=question, answer=answer) != first
 
 
 def test_unknown_language_falls_back_to_default() -> None:
