@@ -1,4 +1,4 @@
-"""``python -m bench [throughput|latency|import|campaign] [options]``; none: all of them."""
+"""``python -m bench [throughput|latency|import|campaign|memory] [options]``; none: all of them."""
 
 import sys
 
