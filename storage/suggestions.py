@@ -75,8 +75,8 @@ def baskets(db: Database, *, before: datetime | None = None) -> Iterator[tuple[i
 
 # What the model is built from, in a few cheap reads: the newest order, order line and order
 # event (the ingest API and the importer write a line or an event for every new order, new
-# lines and status change) and the catalogue's size, active products and last change. Index lookups and a
-# scan of the products table only, so it can be asked on the event loop.
+# lines and status change) and the catalogue's size, active products and last change. Index
+# lookups and a scan of the products table only, so it can be asked on the event loop.
 _PURCHASES_VERSION = """
     SELECT (SELECT MAX(id) FROM orders), (SELECT MAX(id) FROM order_items),
            (SELECT MAX(id) FROM order_events), COUNT(*), SUM(active), MAX(updated_at)
