@@ -9,7 +9,20 @@ be printed as one table.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: Benchmark name -> its JSON file in RESULTS, in the order ``make bench`` runs them.
+RESULT_FILES = {
+    "throughput": "throughput.json",
+    "latency": "latency.json",
+    "import": "import.json",
+    "campaign": "campaign.json",
+    "memory": "memory.json",
+}
 
 
 def figure(
@@ -50,3 +63,64 @@ def table(figures: list[dict[str, Any]]) -> str:
             f" target {f['target']}: {verdict}"
         )
     return "\n".join(lines)
+
+
+#: Row name, unit and baseline name of the benchmarks whose summary is one headline figure.
+HEADLINES = {
+    "throughput": ("customer questions answered per second", "msg/s", "bare PTB echo bot"),
+    "latency": ("p99 injected -> answered at 100 updates/s", "ms", "bare PTB echo bot"),
+}
+
+
+def figures_of(name: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A benchmark's figures: its ``summary.figures``, or its one headline ``summary``."""
+    summary = report.get("summary") or {}
+    if "figures" in summary:
+        return list(summary["figures"])
+    if "figure" not in summary:
+        return []
+    row, unit, baseline_name = HEADLINES.get(name, (name, "", "baseline"))
+    headline = figure(
+        row,
+        summary["figure"],
+        unit,
+        target=summary["target"],
+        met=summary["met"],
+        baseline=summary.get("baseline"),
+        baseline_name=baseline_name,
+    )
+    return [headline]
+
+
+def combined(results: Path = RESULTS) -> dict[str, Any]:
+    """Every benchmark's latest figures from its JSON, with when each was measured."""
+    benchmarks: dict[str, Any] = {}
+    for name, file in RESULT_FILES.items():
+        path = results / file
+        if not path.exists():
+            continue
+        report = json.loads(path.read_text(encoding="utf-8"))
+        benchmarks[name] = {
+            "measured_at": report.get("started_at"),
+            "figures": figures_of(name, report),
+        }
+    return {"written_at": datetime.now(UTC).isoformat(timespec="seconds"), **benchmarks}
+
+
+def print_combined(results: Path = RESULTS) -> int:
+    """Print one table of every benchmark's figures and write ``summary.json`` beside them."""
+    report = combined(results)
+    benchmarks = {k: v for k, v in report.items() if k != "written_at"}
+    if not benchmarks:
+        print(f"no benchmark results in {results} yet: run `python -m bench`")
+        return 1
+    for name, result in benchmarks.items():
+        print(f"{name} (measured {result['measured_at']}):")
+        print(table(result["figures"]))
+    missed = [
+        f["name"] for result in benchmarks.values() for f in result["figures"] if f["met"] is False
+    ]
+    print(f"targets not met: {', '.join(missed)}" if missed else "every target met")
+    (results / "summary.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"  summary written to {results / 'summary.json'}")
+    return 0
