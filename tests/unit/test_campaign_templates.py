@@ -62,6 +62,20 @@ def test_a_good_template_renders_with_the_customers_markup_escaped() -> None:
     assert check_html(message) is None
 
 
+def test_text_filters_give_the_same_escaped_text_for_every_recipient() -> None:
+    # The filters remember results for repeated names: plain text and escaped text (Markup)
+    # that read the same must never share one (the plain one is escaped once more).
+    template = compile_template("{{ customer.first_name|trim }} {{ customer.last_name|e|trim }}")
+    names = {"first_name": "&lt;i&gt;", "last_name": "<i>"}
+    expected = "&amp;lt;i&amp;gt; &lt;i&gt;"
+
+    first = template.render(variables(**names))
+    second = template.render(variables(**names))
+    other = template.render(variables(first_name="Bob", last_name="Ray"))
+
+    assert (first, second, other) == (expected, expected, "Bob Ray")
+
+
 def test_a_markup_name_in_a_link_cannot_break_out_of_the_attribute() -> None:
     values = variables()
     values["suggestions"][0]["url"] = 'https://x.example/"><script>'
