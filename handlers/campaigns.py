@@ -373,12 +373,13 @@ async def suggestion_model(app: AnyApp) -> SuggestionModel:
     rebuilt off the loop when purchases or the catalogue changed, and at least hourly."""
     data: BotData = app.bot_data
     d = data.deps
-    now, cached = d.clock.now(), data.suggestion_model
-    version = purchases_version(d.campaigns.campaigns.db)
-    if cached is None or cached.version != version or now - cached.built_at > MODEL_FRESH_FOR:
-        model = await off_loop(database_path(d), load_model)
-        data.suggestion_model = cached = CachedModel(now, version, model)
-    return cached.model
+    async with data.suggestion_model_lock:  # one build in flight, shared by its waiters
+        now, cached = d.clock.now(), data.suggestion_model
+        version = purchases_version(d.campaigns.campaigns.db)
+        if cached is None or cached.version != version or now - cached.built_at > MODEL_FRESH_FOR:
+            model = await off_loop(database_path(d), load_model)
+            data.suggestion_model = cached = CachedModel(now, version, model)
+        return cached.model
 
 
 # ------------------------------------------------------------------ /campaigns for admins

@@ -55,6 +55,9 @@ class BotData:
         self._deps: Deps | None = None
         self.campaign_senders: dict[int, asyncio.Task[None]] = {}
         self.suggestion_model: CachedModel | None = None
+        # Held while the model is checked and rebuilt: callers at the same moment share
+        # one build (tens of megabytes each at a million customers) instead of each making one.
+        self.suggestion_model_lock = asyncio.Lock()
 
     @property
     def deps(self) -> Deps:

@@ -22,11 +22,12 @@ from bot.config import Config, resolve_database_path
 from bot.models import TelegramIdentity
 from bot.tickets import TicketKind
 from carebot.cli import main
-from carebot.runtime import CareBot, build_application
+from carebot.runtime import CareBot
 from carebot.sandbox import BotApiSandbox, SandboxUser
-from handlers.campaigns import advance_campaign, sender_running
+from handlers.campaigns import advance_campaign, sender_running, suggestion_model
 from storage.database import open_database
 from storage.repositories import Repositories
+from tests.conftest import bot_on_sandbox
 from tests.e2e.test_tickets import ADMIN, OUTSIDER, desk_config
 
 CHRISTMAS = """
@@ -184,9 +185,7 @@ async def open_shop(
     config = campaign_config(tmp_path, **campaigns)
     shutil.copyfile(demo_database, resolve_database_path(config))
     async with BotApiSandbox() as sandbox:
-        care = build_application(
-            config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
-        )
+        care = bot_on_sandbox(config, clock, sandbox)
         recipients = [r["id"] for r in loyal_christmas_buyers(care.repos)]
         bind_on_telegram(care.repos, recipients, sandbox)
         async with care.running():
@@ -263,6 +262,17 @@ async def test_a_campaign_is_planned_once_while_its_plan_is_still_running(
     await asyncio.wait_for(sender, timeout=60)
     assert {r["status"] for r in shop.ledger()} == {"sent"}
     assert len(shop.ledger()) == len(shop.recipients)
+
+
+async def test_callers_at_the_same_moment_share_one_suggestion_model(shop: Shop) -> None:
+    """A plan, a "Show me" press and a dashboard preview asking at once must not each
+    build the co-purchase model (tens of megabytes apiece over a big shop)."""
+    app = shop.care.application
+
+    first, second = await asyncio.gather(suggestion_model(app), suggestion_model(app))
+
+    assert first is second
+    assert await suggestion_model(app) is first  # purchases unchanged: kept
 
 
 HOSTILE = {
