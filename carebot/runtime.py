@@ -50,6 +50,11 @@ class CareBot:
     deps: Deps
     application: CareApplication
 
+    def handling_updates(self) -> bool:
+        """Whether an update waits in the queue or is being handled (tests wait on it)."""
+        app = self.application
+        return not app.update_queue.empty() or app.update_processor.current_concurrent_updates > 0
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[CareBot]:
         """Start receiving updates (polling or webhook) and serving HTTP; stop cleanly on exit."""

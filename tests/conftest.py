@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FixedClock
+from bot.clock import Clock, FixedClock
 from bot.config import Config
 from carebot.loading import demo_config, load_demo_shop
+from carebot.runtime import CareBot, build_application
+from carebot.sandbox import BotApiSandbox
 from storage.database import open_database
 from storage.repositories import Repositories
 
@@ -46,3 +48,12 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     load_demo_shop(repos, demo_config(directory), FixedClock(START))
     repos.db.close()
     return directory / "carebot.db"
+
+
+def bot_on_sandbox(config: Config, clock: Clock, sandbox: BotApiSandbox) -> CareBot:
+    """The real application, talking to the sandbox, which waits for it in ``wait_idle``."""
+    care = build_application(
+        config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
+    )
+    sandbox.bot_busy = care.handling_updates
+    return care

@@ -950,6 +950,10 @@ class BotApiSandbox:
         #: How often a failed webhook delivery is retried, and the first backoff (doubles).
         self.webhook_retries = 3
         self.webhook_backoff = 0.05
+        #: Set by whoever runs the bot in the same process: True while it still works on an
+        #: update it fetched. wait_idle waits for it too, since a bot busy with its database
+        #: makes no API call and would otherwise look idle on a loaded machine.
+        self.bot_busy: Callable[[], bool] | None = None
         self._rng = random.Random(seed)
         self._methods: dict[str, tuple[str, _Handler]] = {
             name.lower(): (name, handler)
@@ -2447,7 +2451,8 @@ class BotApiSandbox:
             pending = bool(self._updates) and (
                 bool(self._webhook_url) or self._updates[-1]["update_id"] > self._last_handed_out
             )
-            busy = self._inflight > 0 or pending
+            handling = self.bot_busy is not None and self.bot_busy()
+            busy = self._inflight > 0 or pending or handling
             idle_for = now - self._last_activity
             if not busy and idle_for >= quiet:
                 return
@@ -2457,6 +2462,8 @@ class BotApiSandbox:
                     if self._inflight
                     else "updates not yet fetched by the bot"
                     if pending
+                    else "the bot is still handling an update"
+                    if handling
                     else f"last activity {idle_for:.3f}s ago"
                 )
                 raise TimeoutError(f"sandbox not idle after {timeout}s: {reason}")

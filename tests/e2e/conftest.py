@@ -13,9 +13,9 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import Config, resolve_database_path
-from carebot.runtime import CareBot, build_application
+from carebot.runtime import CareBot
 from carebot.sandbox import BotApiSandbox, SandboxUser
-from tests.conftest import START, make_config
+from tests.conftest import START, bot_on_sandbox, make_config
 
 # PTB 22 warns about RetryAfter's int retry_after unless timedeltas are switched on.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -70,9 +70,7 @@ def text_of(messages: list[dict[str, Any]]) -> str:
 async def start_chat(demo_database: Path, config: Config, clock: FixedClock) -> AsyncIterator[Chat]:
     shutil.copyfile(demo_database, resolve_database_path(config))
     async with BotApiSandbox() as sandbox:
-        care = build_application(
-            config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
-        )
+        care = bot_on_sandbox(config, clock, sandbox)
         async with care.running():
             yield Chat(sandbox, care)
 

@@ -15,9 +15,9 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import CannedReplies, Config, StaffConfig, TicketsConfig, resolve_database_path
-from carebot.runtime import CareBot, build_application
+from carebot.runtime import CareBot
 from carebot.sandbox import BotApiSandbox, SandboxUser
-from tests.conftest import make_config
+from tests.conftest import bot_on_sandbox, make_config
 from tests.e2e.conftest import ANN, NEWCOMER, WEI, Chat, text_of
 
 STAFF_CHAT = -1001234567890
@@ -84,9 +84,7 @@ class Desk(Chat):
 async def running(
     config: Config, clock: FixedClock, sandbox: BotApiSandbox
 ) -> AsyncIterator[CareBot]:
-    care = build_application(
-        config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
-    )
+    care = bot_on_sandbox(config, clock, sandbox)
     async with care.running():
         yield care
 

@@ -45,10 +45,10 @@ from bot.config import resolve_database_path
 from bot.telegram_html import parse_html, utf16_length
 from bot.texts import BOT_COMMANDS, MENU_BUTTONS, Texts
 from carebot.rate_limiter import CareRateLimiter
-from carebot.runtime import CareBot, build_application
+from carebot.runtime import CareBot
 from carebot.sandbox import BotApiSandbox, SandboxUser
 from handlers.staff import STAFF_COMMANDS
-from tests.conftest import START
+from tests.conftest import START, bot_on_sandbox
 from tests.e2e.conftest import ANN, NEWCOMER, STRANGER, WEI
 from tests.e2e.test_tickets import ADMIN, MARIA, OUTSIDER, STAFF_CHAT, desk_config
 from tests.property.strategies import any_text, callback_data, hostile_name, stretched
@@ -170,9 +170,7 @@ async def bot(
     async with BotApiSandbox() as sandbox:
         sandbox.add_group(STAFF_CHAT, "Demo Gifts support", forum=True)
         sandbox.add_group(OTHER_GROUP, "Fans of the shop")
-        care = build_application(
-            config, clock=FixedClock(START), bot_api_url=sandbox.base_url, token=sandbox.bot_token
-        )
+        care = bot_on_sandbox(config, FixedClock(START), sandbox)
         limiter = care.application.bot.rate_limiter
         assert isinstance(limiter, CareRateLimiter)
         # Pacing is tested in tests/e2e/test_rate_limiter.py; here the staff chat gets far

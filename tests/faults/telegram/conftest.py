@@ -19,9 +19,9 @@ import pytest
 from bot.clock import FixedClock
 from bot.config import resolve_database_path
 from carebot.rate_limiter import CareRateLimiter
-from carebot.runtime import build_application
 from carebot.sandbox import BotApiSandbox, SandboxUser
 from handlers.desk import Desk
+from tests.conftest import bot_on_sandbox
 from tests.e2e.test_campaigns import (
     SEND_DAY,
     Shop,
@@ -151,9 +151,7 @@ async def open_flaky_shop(
     shutil.copyfile(demo_database, resolve_database_path(config))
     async with BotApiSandbox(seed=8) as sandbox:
         sandbox.add_group(STAFF_CHAT, "Demo Gifts support", forum=True)
-        care = build_application(
-            config, clock=clock, bot_api_url=sandbox.base_url, token=sandbox.bot_token
-        )
+        care = bot_on_sandbox(config, clock, sandbox)
         recipients = [r["id"] for r in loyal_christmas_buyers(care.repos)]
         bind_on_telegram(care.repos, recipients, sandbox)
         async with care.running():
