@@ -12,16 +12,8 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-HEADER = [
-    "Invoice",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "Price",
-    "Customer ID",
-    "Country",
-]
+from bot.importing import RETAIL_HEADER as HEADER
+
 _WORDS = (
     "RETRO SPOT",
     "VINTAGE",

@@ -60,6 +60,8 @@ RETAIL_PROFILE = ColumnMap(
     cancel_prefix="C",
 )
 _FIELDS = ("invoice", "sku", "description", "quantity", "date", "price", "customer", "country")
+#: The header of a file in the retail profile, in its column order.
+RETAIL_HEADER = tuple(getattr(RETAIL_PROFILE, name) for name in _FIELDS)
 
 
 def parse_column_map(spec: str) -> ColumnMap:

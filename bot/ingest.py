@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.models import OrderStatus
@@ -171,6 +171,28 @@ class StatusIn:
 
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 _STATUSES = ", ".join(s.value for s in OrderStatus)
+
+
+#: The fields a customer and an order body may carry (anything else is refused).
+CUSTOMER_FIELDS: Final = (
+    "external_id",
+    "first_name",
+    "last_name",
+    "email",
+    "country",
+    "language",
+    "timezone",
+    "birthday",
+)
+ORDER_FIELDS: Final = (
+    "external_id",
+    "customer_external_id",
+    "placed_at",
+    "status",
+    "currency",
+    "items",
+    "notify",
+)
 
 
 class _Object:
@@ -336,17 +358,7 @@ def parse_customer(data: Any) -> CustomerIn:
     """``POST /api/v1/customers``; raises :class:`InvalidRequest` naming every bad field."""
     errors: dict[str, str] = {}
     body = _request_body(data, errors)
-    known = (
-        "external_id",
-        "first_name",
-        "last_name",
-        "email",
-        "country",
-        "language",
-        "timezone",
-        "birthday",
-    )
-    fields = _Object(body, known, errors, "")
+    fields = _Object(body, CUSTOMER_FIELDS, errors, "")
     external_id = fields.identifier("external_id")
     first_name = fields.text("first_name", MAX_NAME_LENGTH, required=True) or ""
     last_name = fields.text("last_name", MAX_NAME_LENGTH)
@@ -392,16 +404,7 @@ def parse_order(
     """``POST /api/v1/orders``; raises :class:`InvalidRequest` naming every bad field."""
     errors: dict[str, str] = {}
     body = _request_body(data, errors)
-    known = (
-        "external_id",
-        "customer_external_id",
-        "placed_at",
-        "status",
-        "currency",
-        "items",
-        "notify",
-    )
-    fields = _Object(body, known, errors, "")
+    fields = _Object(body, ORDER_FIELDS, errors, "")
     external_id = fields.identifier("external_id")
     customer = fields.identifier("customer_external_id")
     placed_at = fields.moment("placed_at", required=True, latest=now + tolerance) or _EPOCH

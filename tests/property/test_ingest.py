@@ -29,9 +29,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bot import ingest
 from bot.clock import FixedClock
+from bot.importing import RETAIL_HEADER as HEADER
 from bot.importing import RETAIL_PROFILE
-from bot.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from bot.ingest import CUSTOMER_FIELDS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from carebot.api import API_PREFIX
 from carebot.importer import run_order_import
 from carebot.runtime import CareBot, build_application
@@ -84,17 +86,7 @@ hostile_json = st.recursive(
     max_leaves=12,
 )
 ITEM_FIELDS = ("sku", "description", "quantity", "unit_price")
-ORDER_FIELDS = ("external_id", "customer_external_id", "placed_at", "status", "currency", "notify")
-CUSTOMER_FIELDS = (
-    "external_id",
-    "first_name",
-    "last_name",
-    "email",
-    "country",
-    "language",
-    "timezone",
-    "birthday",
-)
+ORDER_FIELDS = tuple(name for name in ingest.ORDER_FIELDS if name != "items")  # items: below
 PLAUSIBLE = {
     "external_id": st.sampled_from(["A-1", "A-2", "12361", 12361]),
     "customer_external_id": st.sampled_from(["A-1", "12361", "nobody"]),
@@ -244,16 +236,6 @@ async def test_the_api_refuses_hostile_input_with_a_4xx_and_stores_nothing(
 
 # ---------------------------------------------------------------- the importer
 
-HEADER = [
-    "Invoice",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "Price",
-    "Customer ID",
-    "Country",
-]
 _invoice_numbers = itertools.count(1)
 # How the importer (a text stream opened with newline="") splits lines.
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
