@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -160,6 +160,23 @@ def _delivery(row: dict[str, Any]) -> Delivery:
     )
 
 
+class _FormattedOnce(dict[Any, str]):
+    """``formatter(value)`` remembered per value."""
+
+    def __init__(self, formatter: Callable[[Any], str]) -> None:
+        super().__init__()
+        self._format = formatter
+
+    def __missing__(self, value: Any) -> str:
+        text = self[value] = self._format(value)
+        return text
+
+
+def _id_list(ids: Sequence[int]) -> str:
+    """``json.dumps(list(ids))`` for ints, without the encoder's per-call setup."""
+    return "[" + ", ".join(map(str, ids)) + "]"
+
+
 class DeliveryLedger:
     """One row per (campaign, customer), written before anything is sent.
 
@@ -173,19 +190,23 @@ class DeliveryLedger:
 
     def plan(self, campaign_id: int, planned: Sequence[PlannedReminder], now: datetime) -> int:
         """Write a chunk of planned reminders; rows already there (a re-run) are kept."""
+        # A plan has a few distinct days and due times for many rows: each formatted once.
+        days = _FormattedOnce(date.isoformat)
+        dues = _FormattedOnce(to_iso)
+        created = to_iso(now)
         rows = [
             (
                 campaign_id,
                 p.customer_id,
                 p.chat_id,
                 p.language,
-                p.occasion_date.isoformat(),
-                to_iso(p.due_at),
+                days[p.occasion_date],
+                dues[p.due_at],
                 p.text or "",
-                json.dumps(list(p.suggested)),
+                _id_list(p.suggested),
                 "pending" if p.text is not None else "skipped",
                 None if p.text is not None else f"template: {p.problem}",
-                to_iso(now),
+                created,
             )
             for p in planned
         ]
