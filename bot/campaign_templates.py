@@ -1019,8 +1019,8 @@ def _guarded_filter(name: str, original: Callable[..., Any]) -> Callable[..., An
         _check_time()
         if text_only:
             _require_scalar(args[position], f"the {name} filter")
-        if memo is not None and not kwargs and _memo_key_ok(args):
-            return memo(*args)
+        if memo is not None and _memo_worthy(args, kwargs):
+            return memo(args[0])
         return original(*args, **kwargs)
 
     return guarded
@@ -1032,8 +1032,12 @@ _MEMO_ENTRIES: Final = 4096
 _MEMO_MAX_CHARS: Final = 200
 
 
-def _memo_key_ok(args: Sequence[Any]) -> bool:
-    return all(type(a) is str and len(a) <= _MEMO_MAX_CHARS for a in args)
+def _memo_worthy(args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+    """A filter applied to one short plain text, nothing else (``trim('x')`` is not)."""
+    if kwargs or len(args) != 1:
+        return False
+    value = args[0]
+    return type(value) is str and len(value) <= _MEMO_MAX_CHARS
 
 
 def _multiply(left: Any, right: Any) -> Any:
