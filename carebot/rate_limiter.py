@@ -422,7 +422,12 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
 
     async def _admit_bulk(self, state: _ChatState, request: object) -> None:
         """Wait until the bulk rules allow a send to this chat, and mark it started."""
-        async with state.bulk_turn:
+        # A retry already holds the chat's turn: queueing for ``bulk_turn`` behind a later bulk
+        # send, which waits for that very turn, would leave both (and the chat) stuck.
+        turn: contextlib.AbstractAsyncContextManager[None] = (
+            contextlib.nullcontext() if state.holder is request else state.bulk_turn
+        )
+        async with turn:
             while True:
                 await self._wait_until_chat_is_free(state, request)
                 async with self._bulk_gate:

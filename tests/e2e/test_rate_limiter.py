@@ -362,6 +362,24 @@ async def test_a_message_to_a_chat_waits_for_the_one_being_retried_there(
     assert elsewhere.chat_id == other
 
 
+async def test_a_campaign_message_being_retried_is_not_stuck_behind_the_next_one_to_its_chat(
+    sandbox: BotApiSandbox,
+) -> None:
+    """Two campaigns remind one customer at once; the first reminder's send fails once."""
+    [chat] = customers(sandbox, 1)
+    sandbox.set_fault("500", methods="sendMessage", chat_id=chat, count=1)
+    limiter = quick_retries(per_chat_interval=0.1)
+    async with limited_bot(sandbox, limiter) as bot, asyncio.timeout(20):  # a hang fails
+        first = asyncio.create_task(bot.send_message(chat, "Birthday", rate_limit_args=BULK))
+        await first_failure(sandbox)
+        second = asyncio.create_task(bot.send_message(chat, "Anniversary", rate_limit_args=BULK))
+        reply = asyncio.create_task(bot.send_message(chat, "Your parcel left today"))
+        await asyncio.gather(first, second, reply)
+    assert texts_in(sandbox, chat)[0] == "Birthday"  # the retried one first, then the others
+    assert sorted(texts_in(sandbox, chat)) == ["Anniversary", "Birthday", "Your parcel left today"]
+    assert limiter.stats.transient_retried == 1
+
+
 async def test_transient_failures_that_outlast_max_retries_are_raised(
     sandbox: BotApiSandbox,
 ) -> None:
