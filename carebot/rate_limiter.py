@@ -51,7 +51,9 @@
   once, always as ``TimedOut`` (a dropped connection too), and the ledger records the send
   as uncertain instead of risking a second copy.
   Failures where Telegram cannot have got the request (connect errors, connect and pool
-  timeouts) and 5xx answers (Telegram says it failed) are retried whatever the arguments.
+  timeouts) and 5xx answers (Telegram says it failed) are retried whatever the arguments;
+  when a ``once`` request's retries run out on a connect or pool timeout, it is raised as a
+  plain ``NetworkError`` (never sent), not as ``TimedOut`` (uncertain).
 * **Other errors** (403 Forbidden, 400 Bad Request, 401, 404, 409...) are re-raised at once
   and never retried, so the caller can mark the customer unreachable.
 
@@ -364,6 +366,9 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
                 if retries >= self.max_retries:
                     self.stats.transient_given_up += 1
                     logger.warning("%s failed, giving up: %s", shown, error)
+                    if once and isinstance(error, TimedOut):
+                        # A connect or pool timeout: never sent, so not "uncertain" to a ledger.
+                        raise NetworkError(f"Not sent: {error.message}") from error
                     raise
                 self.stats.transient_retried += 1
                 self.stats.backoff_seconds += wait

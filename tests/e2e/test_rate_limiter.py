@@ -447,3 +447,24 @@ async def test_a_connection_dropped_after_sending_is_resent_unless_sent_once(
     assert tries == attempts
     # a ledger records a timeout as "uncertain": a dropped answer is reported as one
     assert isinstance(raised.value, TimedOut) == bool(args)
+
+
+@pytest.mark.parametrize(("args", "raised_as"), [({}, TimedOut), (LEDGER_BULK, NetworkError)])
+async def test_a_ledger_send_that_never_connected_is_not_reported_as_uncertain(
+    args: CareRateLimitArgs, raised_as: type[NetworkError]
+) -> None:
+    """Telegram unreachable past every retry: a ledger must not record the reminder as
+    "may have arrived" (never resent), since it never left this machine."""
+    limiter = quick_retries(max_retries=1, per_chat_interval=0)
+    await limiter.initialize()
+    tries = 0
+
+    async def unreachable() -> dict[str, Any]:
+        nonlocal tries
+        tries += 1
+        raise network_error("", httpx.ConnectTimeout("no route"))
+
+    with pytest.raises(NetworkError) as raised:
+        await limiter.process_request(unreachable, (), {}, "sendMessage", {"chat_id": 5001}, args)
+    assert tries == 2  # retried whatever the arguments: it was never sent
+    assert type(raised.value) is raised_as
