@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -428,25 +428,38 @@ def test_which_failures_are_worth_a_retry(error: NetworkError, expected: Transie
     assert transient(error) is expected
 
 
+async def failing_every_time(
+    error: Callable[[], NetworkError], args: CareRateLimitArgs, *, max_retries: int
+) -> tuple[int, NetworkError]:
+    """A send through a fresh limiter whose every attempt fails with ``error()``, raised as
+    PTB raises it (no sandbox can drop a connection mid-answer or refuse one): the attempts
+    made and what the caller got."""
+    limiter = quick_retries(max_retries=max_retries, per_chat_interval=0)
+    await limiter.initialize()
+    tries = 0
+
+    async def attempt() -> dict[str, Any]:
+        nonlocal tries
+        tries += 1
+        raise error()
+
+    with pytest.raises(NetworkError) as raised:
+        await limiter.process_request(attempt, (), {}, "sendMessage", {"chat_id": 5001}, args)
+    return tries, raised.value
+
+
 @pytest.mark.parametrize(("args", "attempts"), [({}, 3), (LEDGER_BULK, 1)])
 async def test_a_connection_dropped_after_sending_is_resent_unless_sent_once(
     args: CareRateLimitArgs, attempts: int
 ) -> None:
-    """No sandbox can drop a connection mid-answer: the request fails as PTB would raise it."""
-    limiter = quick_retries(max_retries=2, per_chat_interval=0)
-    await limiter.initialize()
-    tries = 0
-
-    async def dropped() -> dict[str, Any]:
-        nonlocal tries
-        tries += 1
-        raise network_error("httpx.RemoteProtocolError", httpx.RemoteProtocolError("gone"))
-
-    with pytest.raises(NetworkError) as raised:
-        await limiter.process_request(dropped, (), {}, "sendMessage", {"chat_id": 5001}, args)
+    tries, raised = await failing_every_time(
+        lambda: network_error("httpx.RemoteProtocolError", httpx.RemoteProtocolError("gone")),
+        args,
+        max_retries=2,
+    )
     assert tries == attempts
     # a ledger records a timeout as "uncertain": a dropped answer is reported as one
-    assert isinstance(raised.value, TimedOut) == bool(args)
+    assert isinstance(raised, TimedOut) == bool(args)
 
 
 @pytest.mark.parametrize(("args", "raised_as"), [({}, TimedOut), (LEDGER_BULK, NetworkError)])
@@ -455,16 +468,8 @@ async def test_a_ledger_send_that_never_connected_is_not_reported_as_uncertain(
 ) -> None:
     """Telegram unreachable past every retry: a ledger must not record the reminder as
     "may have arrived" (never resent), since it never left this machine."""
-    limiter = quick_retries(max_retries=1, per_chat_interval=0)
-    await limiter.initialize()
-    tries = 0
-
-    async def unreachable() -> dict[str, Any]:
-        nonlocal tries
-        tries += 1
-        raise network_error("", httpx.ConnectTimeout("no route"))
-
-    with pytest.raises(NetworkError) as raised:
-        await limiter.process_request(unreachable, (), {}, "sendMessage", {"chat_id": 5001}, args)
+    tries, raised = await failing_every_time(
+        lambda: network_error("", httpx.ConnectTimeout("no route")), args, max_retries=1
+    )
     assert tries == 2  # retried whatever the arguments: it was never sent
-    assert type(raised.value) is raised_as
+    assert type(raised) is raised_as
