@@ -149,7 +149,7 @@ async def advance_campaign(app: AnyApp, campaign_id: int) -> asyncio.Task[None] 
             return None  # being planned by an earlier run of this job
         senders[campaign.id] = planner
         try:
-            model = await suggestion_model(app)  # usually built already, for a preview
+            model = await suggestion_model(app, fresh=True)
             count = await off_loop(
                 database_path(d), lambda db: write_plan(db, d.config, campaign, now, model=model)
             )
@@ -366,20 +366,52 @@ async def show_more(update: Update, context: CareContext, row: Delivery) -> None
 
 # A backstop: the model is rebuilt when ``purchases_version`` changes, and at least this often.
 MODEL_FRESH_FOR = timedelta(hours=1)
+# A button press or a preview never waits for a rebuild (tens of seconds over a million
+# customers): it gets the model in hand, and a rebuild starts in the background, at most this
+# often while orders keep coming in.
+MODEL_REFRESH_AFTER = timedelta(minutes=15)
 
 
-async def suggestion_model(app: AnyApp) -> SuggestionModel:
-    """The co-purchase model for planning, "Show me" and the previews (one copy in memory):
-    rebuilt off the loop when purchases or the catalogue changed, and at least hourly."""
+async def suggestion_model(app: AnyApp, *, fresh: bool = False) -> SuggestionModel:
+    """The co-purchase model for planning, "Show me" and the previews (one copy in memory).
+
+    ``fresh`` (planning): rebuilt first when purchases or the catalogue changed. Otherwise the
+    model in hand is returned at once and, if it is out of date, rebuilt in the background.
+    The first caller of all waits for the first build."""
     data: BotData = app.bot_data
+    cached = data.suggestion_model
+    if cached is not None and not fresh:
+        if _out_of_date(data, cached, MODEL_REFRESH_AFTER) and data.suggestion_refresh is None:
+            data.suggestion_refresh = asyncio.create_task(_refresh_in_background(data))
+        return cached.model
+    return (await _rebuilt_if_out_of_date(data, timedelta(0))).model
+
+
+def _out_of_date(data: BotData, cached: CachedModel, min_age: timedelta) -> bool:
+    age = data.deps.clock.now() - cached.built_at
+    if age > MODEL_FRESH_FOR:
+        return True
+    return age >= min_age and cached.version != purchases_version(data.deps.campaigns.campaigns.db)
+
+
+async def _rebuilt_if_out_of_date(data: BotData, min_age: timedelta) -> CachedModel:
     d = data.deps
     async with data.suggestion_model_lock:  # one build in flight, shared by its waiters
-        now, cached = d.clock.now(), data.suggestion_model
-        version = purchases_version(d.campaigns.campaigns.db)
-        if cached is None or cached.version != version or now - cached.built_at > MODEL_FRESH_FOR:
+        cached = data.suggestion_model
+        if cached is None or _out_of_date(data, cached, min_age):
+            now, version = d.clock.now(), purchases_version(d.campaigns.campaigns.db)
             model = await off_loop(database_path(d), load_model)
             data.suggestion_model = cached = CachedModel(now, version, model)
-        return cached.model
+        return cached
+
+
+async def _refresh_in_background(data: BotData) -> None:
+    try:
+        await _rebuilt_if_out_of_date(data, MODEL_REFRESH_AFTER)
+    except Exception:  # the model in hand stays; the next caller tries again
+        logger.exception("rebuilding the suggestion model failed")
+    finally:
+        data.suggestion_refresh = None
 
 
 # ------------------------------------------------------------------ /campaigns for admins

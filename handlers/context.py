@@ -58,6 +58,8 @@ class BotData:
         # Held while the model is checked and rebuilt: callers at the same moment share
         # one build (tens of megabytes each at a million customers) instead of each making one.
         self.suggestion_model_lock = asyncio.Lock()
+        # The background rebuild of an out-of-date model, while one runs.
+        self.suggestion_refresh: asyncio.Task[None] | None = None
 
     @property
     def deps(self) -> Deps:

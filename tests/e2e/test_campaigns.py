@@ -275,6 +275,35 @@ async def test_callers_at_the_same_moment_share_one_suggestion_model(shop: Shop)
     assert await suggestion_model(app) is first  # purchases unchanged: kept
 
 
+async def test_a_button_press_never_waits_for_the_model_to_be_rebuilt(shop: Shop) -> None:
+    """After new purchases, "Show me" and previews keep the model in hand (a rebuild takes
+    tens of seconds over a million customers) and a rebuild runs in the background, at most
+    every 15 minutes; planning asks for a fresh one."""
+    app = shop.care.application
+    first = await suggestion_model(app)
+    with shop.care.db.conn:  # the catalogue changes
+        shop.care.db.execute("UPDATE products SET updated_at = '2099-01-01'")
+
+    shop.clock.advance(timedelta(minutes=5))
+    assert await suggestion_model(app) is first  # changed, but rebuilt 5 minutes ago
+    assert app.bot_data.suggestion_refresh is None
+
+    shop.clock.advance(timedelta(minutes=15))
+    assert await suggestion_model(app) is first  # in hand at once...
+    refresh = app.bot_data.suggestion_refresh
+    assert refresh is not None
+    await refresh  # ...while the rebuild runs
+    second = await suggestion_model(app)
+    assert second is not first
+    assert app.bot_data.suggestion_refresh is None
+
+    with shop.care.db.conn:  # the catalogue changes
+        shop.care.db.execute("UPDATE products SET updated_at = '2099-01-02'")
+    planned = await suggestion_model(app, fresh=True)
+    assert planned is not second  # planning does not use a model older than the purchases
+    assert await suggestion_model(app, fresh=True) is planned
+
+
 HOSTILE = {
     "attribute escape": "{{ customer.__class__.__mro__ }}",
     "attr filter": "{{ customer|attr('__class__') }}",
