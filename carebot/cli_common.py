@@ -68,5 +68,5 @@ class CarebotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except sqlite3.Error as exc:
-            database = (ctx.obj or {}).get("database", "the database")
-            fail(database_problem(database, exc))
+            database = (ctx.obj or {}).get("database")
+            fail(database_problem(database, exc) if database else f"database error: {exc}")
