@@ -173,6 +173,8 @@ async def run_shell(
             sandbox.add_group(staff_chat, "Staff (sandbox)", forum=True)
             config = replace(config, staff=replace(config.staff, chat_id=staff_chat))
         care = build_application(config, bot_api_url=sandbox.base_url, token=sandbox.bot_token)
+        # The database outlives the sandbox: go on numbering where the last session stopped.
+        sandbox.continue_ids_after(care.repos.messages.highest_telegram_id())
         uid = user_id or (min(known_users) if known_users else DEFAULT_USER_ID)
         known = care.repos.customers.by_telegram_user(uid)
         user = SandboxUser(

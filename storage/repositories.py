@@ -668,6 +668,17 @@ class MessageLog:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def highest_telegram_id(self) -> int:
+        """The largest update, message or forum topic id stored (0 for none)."""
+        row = self.db.execute(
+            """
+            SELECT MAX(COALESCE((SELECT MAX(update_id) FROM messages), 0),
+                       COALESCE((SELECT MAX(telegram_message_id) FROM messages), 0),
+                       COALESCE((SELECT MAX(staff_thread_id) FROM tickets), 0))
+            """
+        ).fetchone()
+        return int(row[0])
+
     def transaction(self) -> AbstractContextManager[None]:
         """Writes in the block (to any repository on this database) are committed together:
         an incoming update's customer and message take one commit, not one each."""

@@ -1019,6 +1019,7 @@ class BotApiSandbox:
         self._init_state()
 
     def _init_state(self) -> None:
+        self._first_id = 1  # of every chat's messages, and of updates
         self._chats: dict[int, _Chat] = {}
         self._users: dict[int, SandboxUser] = {}
         self._updates: deque[JSONDict] = deque()
@@ -1977,9 +1978,18 @@ class BotApiSandbox:
             info["is_forum"] = True
         existing = self._chats.get(chat_id)
         if existing is None:
-            self._chats[chat_id] = _Chat(info=info)
+            self._chats[chat_id] = _Chat(info=info, next_message_id=self._first_id)
         else:
             existing.info = info
+
+    def continue_ids_after(self, last_id: int) -> None:
+        """Number updates, messages and topics after ``last_id`` from now on, in every chat:
+        Telegram never reuses them, and a bot over a database kept from an earlier session
+        takes a reused update id for a re-delivery (and ignores it)."""
+        self._first_id = max(self._first_id, last_id + 1)
+        self._next_update_id = max(self._next_update_id, self._first_id)
+        for chat in self._chats.values():
+            chat.next_message_id = max(chat.next_message_id, self._first_id)
 
     def add_user(self, user: SandboxUser) -> None:
         """Register a user who already has a private chat with the bot (started it earlier),
@@ -1996,7 +2006,7 @@ class BotApiSandbox:
                     info["last_name"] = user.last_name
                 if user.username is not None:
                     info["username"] = user.username
-                chat = self._chats[user.id] = _Chat(info=info)
+                chat = self._chats[user.id] = _Chat(info=info, next_message_id=self._first_id)
             return chat
         chat = self._chats.get(chat_id)
         if chat is None or chat.is_private:

@@ -177,6 +177,21 @@ async def test_shell_shows_the_staff_side_of_a_ticket(tmp_path: Path) -> None:
     assert "[staff] ✅ Resolved by Sam" in transcript
 
 
+async def test_a_second_shell_session_over_the_same_database_is_answered(tmp_path: Path) -> None:
+    """The sandbox is new each session but the database is not: ids must not start again,
+    or the bot takes every update for one it already handled, and says nothing."""
+    config = make_config(tmp_path)
+    transcripts = []
+    for _ in range(2):
+        out = FakeTty()
+        await run_shell(config, user_id=1001, known_users={}, stdin=FakeTty("/person\n"), out=out)
+        transcripts.append(out.getvalue())
+    assert "Your request is ticket #1" in transcripts[0]
+    assert "Added to your open ticket #1" in transcripts[1]
+    # the old topic is gone with the old sandbox: the ticket goes on in a new one
+    assert "[staff] ♻️ The earlier topic of ticket #1 was deleted" in transcripts[1]
+
+
 @pytest.mark.parametrize("command", ["run", "demo", "shell"])
 def test_commands_have_help(command: str) -> None:
     code, out, _ = run(command, "--help")
