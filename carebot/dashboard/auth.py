@@ -207,17 +207,23 @@ def _login_csrf(request: web.Request) -> str:
     return request.cookies.get(LOGIN_CSRF_COOKIE) or new_token()
 
 
-def _with_login_cookie(request: web.Request, response: web.Response, token: str) -> web.Response:
-    config = dashboard_of(request).config.web
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
+) -> None:
+    """Every dashboard cookie: scoped to the dashboard, hidden from scripts, same-site only."""
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
+        name,
+        value,
         path=PREFIX,
         httponly=True,
         samesite="Strict",
-        secure=config.secure_cookies or request.secure,
-        max_age=3600,
+        secure=dashboard_of(request).config.web.secure_cookies or request.secure,
+        max_age=max_age,
     )
+
+
+def _with_login_cookie(request: web.Request, response: web.Response, token: str) -> web.Response:
+    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
 
 
@@ -292,15 +298,7 @@ def start_session(request: web.Request, account: Account, target: str, how: str)
     dashboard.stores.accounts.logged_in(account.id, now)
     dashboard.stores.audit.add(account.id, "login", how, now)
     response = web.HTTPSeeOther(target)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        path=PREFIX,
-        httponly=True,
-        samesite="Strict",
-        secure=config.secure_cookies or request.secure,
-        max_age=config.session_hours * 3600,
-    )
+    _set_cookie(request, response, SESSION_COOKIE, token, max_age=config.session_hours * 3600)
     response.del_cookie(LOGIN_CSRF_COOKIE, path=PREFIX)
     raise response
 
