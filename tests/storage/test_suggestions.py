@@ -65,6 +65,20 @@ class Shop:
         """Buy one of each sku ("LANTERN*2": two) on that day at 10:00, as one invoice."""
         self.load([(customer, day, skus, invoice)])
 
+    def web_teapot(
+        self, external_id: str, customer: int, status: OrderStatus, on: datetime
+    ) -> None:
+        """One teapot ordered through the ingest API (saved or re-saved with this status)."""
+        self.repos.orders.save_order(
+            external_id=external_id,
+            customer_id=self.customer(customer),
+            status=status,
+            placed_at=on,
+            currency="GBP",
+            items=[NewOrderItem("TEAPOT", "RETRO TEAPOT", 1, 9.0)],
+            now=self.clock.now(),
+        )
+
     def load(self, orders: list[tuple[int, str, tuple[str, ...], str | None]]) -> None:
         lines = []
         for customer, day, skus, invoice in orders:
@@ -125,15 +139,7 @@ def test_the_model_sees_only_purchases_before_the_cut_off(history: Shop) -> None
 
 
 def test_cancelled_live_orders_do_not_count(history: Shop) -> None:
-    history.repos.orders.save_order(
-        external_id="WEB-1",
-        customer_id=history.customer(1003),
-        status=OrderStatus.CANCELLED,
-        placed_at=datetime(2010, 1, 20, tzinfo=UTC),
-        currency="GBP",
-        items=[NewOrderItem("TEAPOT", "RETRO TEAPOT", 1, 9.0)],
-        now=history.clock.now(),
-    )
+    history.web_teapot("WEB-1", 1003, OrderStatus.CANCELLED, datetime(2010, 1, 20, tzinfo=UTC))
     assert load_model(history.repos.db).buyers(history.product("TEAPOT")) == 2
 
 
@@ -144,26 +150,11 @@ def test_the_purchases_version_moves_when_the_model_would_change(history: Shop) 
     assert purchases_version(db) == versions[0]  # nothing changed: the model is kept
     history.buy(1006, "2010-03-01", "TEAPOT")  # an import
     versions.append(purchases_version(db))
-    history.repos.orders.save_order(  # the ingest API: an order, then its cancellation
-        external_id="WEB-2",
-        customer_id=history.customer(1003),
-        status=OrderStatus.DELIVERED,
-        placed_at=datetime(2010, 3, 2, tzinfo=UTC),
-        currency="GBP",
-        items=[NewOrderItem("TEAPOT", "RETRO TEAPOT", 1, 9.0)],
-        now=history.clock.now(),
-    )
+    # the ingest API: an order, then its cancellation
+    history.web_teapot("WEB-2", 1003, OrderStatus.DELIVERED, datetime(2010, 3, 2, tzinfo=UTC))
     versions.append(purchases_version(db))
     assert load_model(db).buyers(teapot) == 4
-    history.repos.orders.save_order(
-        external_id="WEB-2",
-        customer_id=history.customer(1003),
-        status=OrderStatus.CANCELLED,
-        placed_at=datetime(2010, 3, 2, tzinfo=UTC),
-        currency="GBP",
-        items=[NewOrderItem("TEAPOT", "RETRO TEAPOT", 1, 9.0)],
-        now=history.clock.now(),
-    )
+    history.web_teapot("WEB-2", 1003, OrderStatus.CANCELLED, datetime(2010, 3, 2, tzinfo=UTC))
     versions.append(purchases_version(db))
     assert load_model(db).buyers(teapot) == 3
     db.execute("UPDATE products SET active = 0 WHERE sku = 'MUG'")
