@@ -43,7 +43,6 @@ import argparse
 import asyncio
 import gc
 import itertools
-import json
 import math
 import multiprocessing
 import random
@@ -67,7 +66,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder
 
-from bench.summary import figure, table
+from bench.summary import figure, table, write_report
 from bench.throughput import environment, utc_now
 from bot.campaign_service import PlannedReminder, Window
 from bot.campaign_templates import TemplateSet
@@ -1320,7 +1319,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     report = benchmark(options)
     print(render(report))
-    options.json_path.parent.mkdir(parents=True, exist_ok=True)
-    options.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n  results written to {options.json_path}")
+    write_report(report, options.json_path)
     return 0

@@ -10,7 +10,6 @@ sizes: it must stay flat as the file grows (the importer streams).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.summary import figure, table
+from bench.summary import figure, table, write_report
 from bench.synthetic import write_history
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,12 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"lines, {summary['carebot_peak_rss_mb_big']:.0f} MB at {args.lines:,} lines"
     )
     print(table(summary["figures"]))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {"started_at": started_at, "summary": summary, "runs": [asdict(r) for r in runs]},
-            indent=2,
-        )
+    write_report(
+        {"started_at": started_at, "summary": summary, "runs": [asdict(r) for r in runs]},
+        args.json,
     )
-    print(f"  results written to {args.json}")
     return 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bots import BOT_KINDS, SETTINGS, BotKind
+from bench.summary import write_report
 from bench.throughput import (
     CpuMeter,
     ReplyWatcher,
@@ -38,7 +39,6 @@ from bench.throughput import (
     started_bot,
     utc_now,
     verdict,
-    write_report,
 )
 from bench.workload import Workload, make_workload
 from carebot.sandbox import BotApiSandbox

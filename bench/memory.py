@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.campaign import CATEGORIES, PRODUCTS, STYLES, USER_BASE
-from bench.summary import figure, table
+from bench.summary import figure, table, write_report
 from bench.throughput import environment, utc_now
 from bot.campaigns import CampaignStatus, parse_campaign
 from bot.clock import to_iso
@@ -472,7 +472,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print("\nMemory of a running bot (peak RSS of the carebot process)")
     print(table(summary["figures"]))
-    options.json.parent.mkdir(parents=True, exist_ok=True)
-    options.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"  results written to {options.json}")
+    write_report(report, options.json)
     return 0

@@ -92,6 +92,13 @@ def figures_of(name: str, report: dict[str, Any]) -> list[dict[str, Any]]:
     return [headline]
 
 
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """Write a benchmark's JSON (where ``combined`` reads it) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\n  results written to {path}")
+
+
 def combined(results: Path = RESULTS) -> dict[str, Any]:
     """Every benchmark's latest figures from its JSON, with when each was measured."""
     benchmarks: dict[str, Any] = {}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import math
 import os
 import platform
@@ -38,6 +37,7 @@ from typing import Any
 import telegram
 
 from bench.bots import BOT_KINDS, SETTINGS, BotKind, BotProcess, bot_process
+from bench.summary import write_report
 from bench.workload import Workload, make_workload
 from carebot.sandbox import BotApiSandbox
 
@@ -463,12 +463,6 @@ def describe_checks(bot_summary: dict[str, Any]) -> str:
     if stored:
         text += f", stored {stored.get('in', 0)} in / {stored.get('out', 0)} out of {total}"
     return text
-
-
-def write_report(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n  results written to {path}")
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
