@@ -2,8 +2,8 @@
 
 Periods are whole days in the shop's timezone, so a dashboard figure "since 25 Oct" is what
 ``carebot report surveys --since 2026-10-25`` (or ``report tickets``) prints. Trends are the
-survey report's :class:`SurveyStats` per ISO week (the report's own ``--by week`` grouping)
-or per calendar month, with empty buckets kept so a quiet week shows as a gap.
+survey report's :class:`SurveyStats` per ISO week or calendar month (the report's own
+``--by week`` and ``--by month`` groupings), with empty buckets kept so a quiet week shows as a gap.
 """
 
 from __future__ import annotations
@@ -42,43 +42,49 @@ class Bucket:
     stats: SurveyStats
 
 
-def _week_key(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+def _trend(
+    records: Sequence[SurveyRecord],
+    by: GroupBy,
+    tz: ZoneInfo,
+    first_days: Sequence[date],
+    label_format: str,
+) -> list[Bucket]:
+    """A bucket per week or month (given by its first day), empty ones kept."""
+    stats = {g.name: g.stats for g in build_survey_report(records, by, tz).groups}
+    buckets = []
+    for day in first_days:
+        # Named by the report's own rule, as if a survey had been sent at the day's start.
+        probe = SurveyRecord(kind="", sent_at=day_start(day, tz))
+        key = probe.week(tz) if by == GroupBy.WEEK else probe.month(tz)
+        buckets.append(Bucket(key, day.strftime(label_format), stats.get(key, NO_SURVEYS)))
+    return buckets
 
 
 def weekly(
     records: Sequence[SurveyRecord], start: datetime, now: datetime, tz: ZoneInfo
 ) -> list[Bucket]:
     """Survey figures per ISO week from the week of ``start`` to this week."""
-    by_week = {g.name: g.stats for g in build_survey_report(records, GroupBy.WEEK, tz).groups}
     monday = start.astimezone(tz).date()
     monday -= timedelta(days=monday.weekday())
     last = now.astimezone(tz).date()
-    buckets = []
+    mondays = []
     while monday <= last:
-        key = _week_key(monday)
-        buckets.append(Bucket(key, monday.strftime("%d %b"), by_week.get(key, NO_SURVEYS)))
+        mondays.append(monday)
         monday += timedelta(weeks=1)
-    return buckets
+    return _trend(records, GroupBy.WEEK, tz, mondays, "%d %b")
 
 
 def monthly(
     records: Sequence[SurveyRecord], start: datetime, now: datetime, tz: ZoneInfo
 ) -> list[Bucket]:
     """Survey figures per calendar month (shop time) from ``start``'s month to this month."""
-    members: dict[str, list[SurveyRecord]] = {}
-    for record in records:
-        members.setdefault(record.sent_at.astimezone(tz).strftime("%Y-%m"), []).append(record)
     month = start.astimezone(tz).date().replace(day=1)
     last = now.astimezone(tz).date()
-    buckets = []
+    firsts = []
     while month <= last:
-        key = month.strftime("%Y-%m")
-        stats = SurveyStats.of(members[key]) if key in members else NO_SURVEYS
-        buckets.append(Bucket(key, month.strftime("%b %Y"), stats))
+        firsts.append(month)
         month = (month + timedelta(days=32)).replace(day=1)
-    return buckets
+    return _trend(records, GroupBy.MONTH, tz, firsts, "%b %Y")
 
 
 def percent(share: float | None) -> float | None:

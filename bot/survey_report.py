@@ -27,6 +27,7 @@ NOT_STAFF = "-"  # the staff "group" of purchase surveys
 
 class GroupBy(StrEnum):
     WEEK = "week"
+    MONTH = "month"
     CATEGORY = "category"
     STAFF = "staff"
 
@@ -60,6 +61,10 @@ class SurveyRecord:
         """The ISO week it was sent in, in ``tz``: "2026-W48"."""
         year, week, _ = self.sent_at.astimezone(tz).isocalendar()
         return f"{year}-W{week:02d}"
+
+    def month(self, tz: ZoneInfo) -> str:
+        """The calendar month it was sent in, in ``tz``: "2026-11"."""
+        return self.sent_at.astimezone(tz).strftime("%Y-%m")
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ def build_survey_report(
     if by is not None:
         key: Callable[[SurveyRecord], str] = {
             GroupBy.WEEK: lambda r: r.week(tz),
+            GroupBy.MONTH: lambda r: r.month(tz),
             GroupBy.CATEGORY: lambda r: r.topic,
             GroupBy.STAFF: lambda r: r.staff,
         }[by]
@@ -151,8 +157,8 @@ def build_survey_report(
 
 
 def _ordered(members: dict[str, list[SurveyRecord]], by: GroupBy) -> list[str]:
-    """Weeks in time order, staff by name, categories by surveys sent (most first)."""
-    if by == GroupBy.WEEK:
+    """Weeks and months in time order, staff by name, categories by surveys sent (most first)."""
+    if by in (GroupBy.WEEK, GroupBy.MONTH):
         return sorted(members)
     if by == GroupBy.STAFF:
         return sorted(members, key=lambda name: (name.casefold(), name))

@@ -561,7 +561,8 @@ def report_tickets(ctx: click.Context, since: datetime, until: datetime | None) 
 @click.option(
     "--by",
     type=click.Choice([g.value for g in GroupBy]),
-    help="Also per ISO week (in the shop's timezone), product or ticket category, or staff member.",
+    help="Also per ISO week or calendar month (in the shop's timezone), product or ticket "
+    "category, or staff member.",
 )
 @click.option(
     "--kind",

@@ -228,7 +228,7 @@ def test_report_surveys_for_a_period_without_surveys(config_file: str) -> None:
             ["--since", "2026-11-23", "--until", "2026-11-22"],
             "Invalid value for '--until': must be a later day than --since",
         ),
-        (["--since", "2026-11-23", "--by", "month"], "Invalid value for '--by'"),
+        (["--since", "2026-11-23", "--by", "day"], "Invalid value for '--by'"),
         (["--since", "2026-11-23", "--kind", "delivery"], "Invalid value for '--kind'"),
     ],
 )

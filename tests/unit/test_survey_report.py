@@ -193,3 +193,18 @@ def test_no_grouping_gives_the_total_only() -> None:
 )
 def test_nps_text(value: float | None, text: str) -> None:
     assert nps_text(value) == text
+
+
+def test_months_are_calendar_months_in_the_shop_timezone() -> None:
+    # 30 November 17:00 UTC is already 1 December in Shanghai.
+    month_end = SurveyRecord(kind="purchase", sent_at=datetime(2026, 11, 30, 17, tzinfo=UTC))
+    january = SurveyRecord(kind="purchase", sent_at=datetime(2027, 1, 1, 12, tzinfo=UTC))
+    records = [january, purchase(4), month_end]
+    london = build_survey_report(records, GroupBy.MONTH, LONDON)
+    assert [(g.name, g.stats.sent) for g in london.groups] == [("2026-11", 2), ("2027-01", 1)]
+    shanghai = build_survey_report(records, GroupBy.MONTH, SHANGHAI)
+    assert [(g.name, g.stats.sent) for g in shanghai.groups] == [
+        ("2026-11", 1),
+        ("2026-12", 1),
+        ("2027-01", 1),
+    ]
