@@ -9,6 +9,14 @@ from tests.e2e.test_tickets import ADMIN, MARIA
 from tests.web.conftest import PASSWORD, Site, Visitor
 
 NEW_PASSWORD = "another long passphrase"
+SAM = {
+    "username": "sam",
+    "display_name": "Sam Support",
+    "role": "staff",
+    "telegram_user_id": "5005",
+    "password": NEW_PASSWORD,
+    "password_again": NEW_PASSWORD,
+}
 
 
 def account(site: Site, username: str) -> Account:
@@ -26,15 +34,7 @@ async def signed_out(visitor: Visitor) -> bool:
 
 
 async def test_an_admin_adds_an_account_that_can_sign_in(site: Site, admin: Visitor) -> None:
-    form = {
-        "username": "sam",
-        "display_name": "Sam Support",
-        "role": "staff",
-        "telegram_user_id": "5005",
-        "password": NEW_PASSWORD,
-        "password_again": NEW_PASSWORD,
-    }
-    page = await admin.post("/admin/staff/add", form)
+    page = await admin.post("/admin/staff/add", SAM)
     assert page.url.endswith("/admin/staff")
     assert "Account sam (staff) added." in page.text
     sam = account(site, "sam")
@@ -51,14 +51,6 @@ async def test_a_bad_new_account_is_refused_naming_the_field_and_keeping_the_inp
     site: Site, admin: Visitor
 ) -> None:
     site.account("maria", telegram_user_id=MARIA.id)
-    good = {
-        "username": "sam",
-        "display_name": "Sam Support",
-        "role": "staff",
-        "telegram_user_id": "5005",
-        "password": NEW_PASSWORD,
-        "password_again": NEW_PASSWORD,
-    }
     cases = [
         (
             {"password": "short", "password_again": "short"},
@@ -72,7 +64,7 @@ async def test_a_bad_new_account_is_refused_naming_the_field_and_keeping_the_inp
         ({"role": "owner"}, "role: the role must be one of admin, staff"),
     ]
     for change, message in cases:
-        page = await admin.post("/admin/staff/add", {**good, **change})
+        page = await admin.post("/admin/staff/add", {**SAM, **change})
         assert page.status == 400, change
         assert message in page.text, change
         assert 'value="Sam Support"' in page.text  # what was typed stays (not the password)
