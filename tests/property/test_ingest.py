@@ -3,7 +3,7 @@
 * API: any body (random bytes, invalid UTF-8, deep nesting, NaN, SQL fragments, huge numbers,
   wrong types, enormous strings), correctly signed so it gets past the signature check: the
   answer is never a 5xx; a refusal is a 4xx with a JSON ``error`` text and leaves every table
-  the API writes exactly as it was.
+  the API writes exactly as it was; an acceptance stores the values as they were sent.
 * Importer: a CSV or JSON Lines file mixing good lines and broken ones: every broken line is
   reported with its line number, every good line is imported, and nothing of a broken line
   is stored.
@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot import ingest
@@ -125,6 +126,11 @@ VALID = {
     },
     "/orders/O-1/status": {"status": "shipped"},
 }
+# Whole-number ids, a price as a decimal string with spaces, a description to trim.
+NUMBERED_ORDER = VALID["/orders"] | {
+    "external_id": 536012,
+    "items": [VALID_ITEM | {"unit_price": " 2.55 ", "description": " MUG ", "quantity": 3.0}],
+}
 
 
 def one_field_spoiled(path: str, value: Any, where: int) -> Request:
@@ -221,6 +227,11 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SignedC
 @pytest.mark.asyncio(loop_scope="module")
 @PROPERTY_SETTINGS
 @given(request=requests)
+# Few generated bodies are accepted: these are, so what an acceptance stores is checked too.
+@example(request=Request("/customers", as_json(VALID["/customers"])))
+@example(request=Request("/orders", as_json(VALID["/orders"])))
+@example(request=Request("/orders/O-1/status", as_json(VALID["/orders/O-1/status"])))
+@example(request=Request("/orders", as_json(NUMBERED_ORDER)))
 async def test_the_api_refuses_hostile_input_with_a_4xx_and_stores_nothing(
     api: SignedClient, request: Request
 ) -> None:
@@ -232,6 +243,48 @@ async def test_the_api_refuses_hostile_input_with_a_4xx_and_stores_nothing(
         assert isinstance(answer.get("error"), str)
         assert answer["error"]
         assert snapshot(api.care.db) == before, f"refused with {status} but stored something"
+    else:
+        check_stored_as_sent(api.care.db, request, answer)
+
+
+def check_stored_as_sent(db: Any, request: Request, answer: dict[str, Any]) -> None:
+    """An accepted body is stored as it was sent, under the record the answer names."""
+    body = json.loads(request.body)
+    if request.path == "/customers":
+        customer = db.execute(
+            "SELECT external_id, first_name FROM customers WHERE id = ?", [answer["customer_id"]]
+        ).fetchone()
+        assert customer == (str(body["external_id"]), body["first_name"].strip()), answer
+    elif request.path == "/orders":
+        order = db.execute(
+            "SELECT o.external_id, c.external_id FROM orders o "
+            "JOIN customers c ON c.id = o.customer_id WHERE o.id = ?",
+            [answer["order_id"]],
+        ).fetchone()
+        assert order == (str(body["external_id"]), str(body["customer_external_id"])), answer
+        items = db.execute(
+            "SELECT sku, description, quantity, unit_price FROM order_items "
+            "WHERE order_id = ? ORDER BY line_no",
+            [answer["order_id"]],
+        ).fetchall()
+        assert items == [sent_item(item) for item in body["items"]], answer
+    elif answer["result"] == "changed":  # a status: its event, at the time the answer gives
+        events = db.execute(
+            "SELECT at FROM order_events WHERE order_id = ? AND status = ?",
+            [answer["order_id"], body["status"]],
+        ).fetchall()
+        assert (answer["at"],) in events, (answer, events)
+
+
+def sent_item(item: dict[str, Any]) -> tuple[str, str, int, float]:
+    """An accepted item as the API stores it (a price may come as a decimal string)."""
+    price = item["unit_price"]
+    return (
+        str(item["sku"]),
+        (item.get("description") or "").strip(),
+        int(item["quantity"]),
+        float(Decimal(price.strip())) if isinstance(price, str) else float(price),
+    )
 
 
 # ---------------------------------------------------------------- the importer
