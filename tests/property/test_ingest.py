@@ -127,9 +127,10 @@ VALID = {
     "/orders/O-1/status": {"status": "shipped"},
 }
 # Whole-number ids, a price as a decimal string with spaces, a description to trim.
-NUMBERED_ORDER = VALID["/orders"] | {
+NUMBERED_ORDER: dict[str, Any] = {
+    **VALID["/orders"],
     "external_id": 536012,
-    "items": [VALID_ITEM | {"unit_price": " 2.55 ", "description": " MUG ", "quantity": 3.0}],
+    "items": [{**VALID_ITEM, "unit_price": " 2.55 ", "description": " MUG ", "quantity": 3.0}],
 }
 
 
