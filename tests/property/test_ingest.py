@@ -116,7 +116,7 @@ orders = st.builds(
     st.lists(record_of(ITEM_FIELDS), max_size=4) | hostile_json,
 )
 VALID_ITEM = {"sku": "22728", "description": "MUG", "quantity": 2, "unit_price": "3.75"}
-VALID = {
+VALID: dict[str, dict[str, Any]] = {
     "/customers": {"external_id": "C-1", "first_name": "Nina", "language": "en"},
     "/orders": {
         "external_id": "O-1",
