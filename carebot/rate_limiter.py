@@ -140,7 +140,8 @@ class RateLimiterStats:
     transient_given_up: int = 0
     #: ``once`` requests that failed in a way that may have delivered them: raised, not retried.
     unsure_not_retried: int = 0
-    #: Seconds requests were held back (throttling, 429 waits, backoff), summed over requests.
+    #: Seconds requests were held back (throttling, a chat's turn, 429 waits, backoff), summed
+    #: over requests.
     waited_seconds: float = 0.0
     #: The part of :attr:`waited_seconds` spent waiting out 429 answers.
     retry_after_seconds: float = 0.0
@@ -314,12 +315,15 @@ class CareRateLimiter(BaseRateLimiter[CareRateLimitArgs]):
         shown = f"{endpoint} to chat {data.get('chat_id', '-')}"
         if chat is None:
             return await self._with_retries(shown, once, lambda: callback(*args, **kwargs))
-        state = self._chat_state(chat, asyncio.get_running_loop().time())
+        loop = asyncio.get_running_loop()
+        queued_at = loop.time()
+        state = self._chat_state(chat, queued_at)
         request = object()  # this request's claim on the chat's turn
         state.users += 1
         try:
             if not bulk:
                 await self._take_turn(state, request)
+                self.stats.waited_seconds += loop.time() - queued_at
             return await self._with_retries(
                 shown,
                 once,

@@ -348,7 +348,8 @@ async def test_a_message_to_a_chat_waits_for_the_one_being_retried_there(
 ) -> None:
     [chat, other] = customers(sandbox, 2)
     sandbox.set_fault("500", methods="sendMessage", chat_id=chat, count=1)
-    async with limited_bot(sandbox, CareRateLimiter(backoff_base=0.5)) as bot:
+    limiter = CareRateLimiter(backoff_base=0.5)
+    async with limited_bot(sandbox, limiter) as bot:
         first = asyncio.create_task(bot.send_message(chat, "We got your question"))
         await first_failure(sandbox)  # the first attempt failed: now backing off
         # from another task, as a job or a staff relay would send
@@ -360,6 +361,9 @@ async def test_a_message_to_a_chat_waits_for_the_one_being_retried_there(
     [retried] = [c for c in delivered(sandbox) if c["params"]["chat_id"] == chat][:1]
     assert answered_elsewhere["time"] < retried["time"]  # other chats are not held up
     assert elsewhere.chat_id == other
+    # the answer's wait for its turn is reported, not only the first message's backoff
+    # (which starts at 0.25 s; the answer queued within a few hundredths of a second of it)
+    assert limiter.stats.waited_seconds > limiter.stats.backoff_seconds + 0.1
 
 
 async def test_a_campaign_message_being_retried_is_not_stuck_behind_the_next_one_to_its_chat(
