@@ -37,6 +37,7 @@ from bot.campaigns import (
 from bot.config import resolve_database_path
 from bot.suggestions import SuggestionModel, history_from_lines
 from bot.texts import T
+from carebot.rate_limiter import retry_after_seconds
 from handlers.buttons import CustomerButton
 from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
 from handlers.context import BotData, CareContext, Deps
@@ -269,8 +270,7 @@ class Sending:
             d.desk.customers.update_settings(row.customer_id, d.clock.now(), blocked=True)
             ledger.failed(row.id, "blocked the bot")
         except RetryAfter as exc:  # still flooded after the limiter's retries: later, same row
-            wait = exc.retry_after
-            pause = wait if isinstance(wait, timedelta) else timedelta(seconds=wait)
+            pause = timedelta(seconds=retry_after_seconds(exc))
             ledger.release(row.id, d.clock.now() + pause, "429 flood control")
         except TimedOut:
             ledger.uncertain(row.id, "timed out (may have arrived)")

@@ -503,6 +503,26 @@ async def test_flood_control_429_is_waited_out_and_nothing_is_lost_or_doubled(
     assert {r["status"] for r in shop.ledger()} == {"sent"}
 
 
+async def test_a_reminder_still_flooded_after_every_retry_waits_for_later(
+    shop: Shop, tmp_path: Path
+) -> None:
+    create_and_start(shop, tmp_path)
+    flooded = shop.recipients[0]
+    shop.sandbox.set_fault(
+        "429",
+        methods="sendMessage",
+        retry_after=1,
+        count=shop.care.config.telegram.max_retries + 1,
+        chat_id=shop.chat_of(flooded),
+    )
+    await shop.run_campaign(SEND_DAY)
+    assert shop.reminders_to(flooded) == []
+    released = [r for r in shop.ledger() if r["status"] == "pending"]
+    assert [(r["customer_id"], r["reason"]) for r in released] == [(flooded, "429 flood control")]
+    assert datetime.fromisoformat(released[0]["due_at"]) >= SEND_DAY + timedelta(seconds=1)
+    assert all(r["status"] == "sent" for r in shop.ledger() if r not in released)
+
+
 BROADCAST = """
 name = "christmas-2026"
 occasion = "christmas"
