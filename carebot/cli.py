@@ -58,7 +58,7 @@ from storage.database import (
     open_database,
     pending_migrations,
 )
-from storage.imports import BATCH_INVOICES
+from storage.imports import BATCH_INVOICES, ImportRunLog
 from storage.reports import customer_labels, order_external_id, tickets_created
 from storage.segments import SegmentRepository, compute_segments, recompute_segments
 from storage.survey_report import surveys_sent
@@ -664,6 +664,11 @@ def import_orders(
     except ValueError as exc:
         fail(str(exc))
     repos = repositories(config)
+    for started_at in ImportRunLog(repos.db).unfinished(str(file)):
+        click.echo(
+            f"An import of {file} started {started_at} did not finish (stopped, or still "
+            "running): the batches it committed are kept, and this run completes it."
+        )
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(

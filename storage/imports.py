@@ -338,6 +338,17 @@ class ImportRunLog:
         )
         return int(cursor.lastrowid or 0)
 
+    def unfinished(self, path: str) -> list[str]:
+        """When the imports of ``path`` since its last finished one started: runs that were
+        killed or stopped by an error (their committed batches are kept)."""
+        rows = self.db.execute(
+            "SELECT started_at FROM import_runs WHERE path = ? AND finished_at IS NULL "
+            "AND id > (SELECT coalesce(max(id), 0) FROM import_runs "
+            "WHERE path = ? AND finished_at IS NOT NULL) ORDER BY id",
+            [path, path],
+        ).fetchall()
+        return [started_at for (started_at,) in rows]
+
     def finish(self, run_id: int, summary: ImportSummary, now: datetime) -> None:
         data: dict[str, Any] = asdict(summary)
         data.pop("on_problem", None)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FixedClock
+from bot.clock import FixedClock, to_iso
 from bot.config import Config
 from bot.importing import RETAIL_PROFILE, ImportSummary, parse_column_map
 from carebot.importer import ImportFileError, run_order_import, run_product_import
+from storage.imports import ImportRunLog
 from storage.repositories import Repositories
 
 SAMPLE = Path(__file__).resolve().parents[2] / "carebot" / "demo" / "online_retail_ii_sample.csv.gz"
@@ -79,6 +80,20 @@ def test_a_second_import_changes_nothing(
     assert (again.orders_created, again.orders_changed, again.orders_unchanged) == (0, 0, 1_720)
     assert (again.customers_created, again.products_created) == (0, 0)
     assert snapshot(repos) == before
+
+
+def test_an_import_that_never_finished_is_reported_until_one_of_its_file_does(
+    repos: Repositories, config: Config, clock: FixedClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "536365,85123A,MUG,6,2010-12-01 08:26:00,2.55,17850,UK\n")
+    runs = ImportRunLog(repos.db)
+    runs.start(str(path), "retail", clock.now())  # killed before it finished
+    runs.start(str(tmp_path / "other.csv"), "retail", clock.now())
+    assert runs.unfinished(str(path)) == [to_iso(clock.now())]
+    run(repos, path, config, clock)
+    assert runs.unfinished(str(path)) == []
+    assert runs.unfinished(str(tmp_path / "other.csv")) == [to_iso(clock.now())]
 
 
 def test_broken_lines_are_reported_by_number_and_the_good_ones_kept(

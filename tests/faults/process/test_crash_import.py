@@ -80,7 +80,9 @@ async def test_an_import_killed_mid_way_completes_on_the_second_run_without_dupl
     )
     out, _ = await second.communicate()
     assert second.returncode == 0
-    # what was committed before the crash is found unchanged, the rest is new
+    # the killed run is reported; what it committed is found unchanged, the rest is new
+    assert f"An import of {orders} started" in out.decode()
+    assert "did not finish" in out.decode()
     assert f"orders     {INVOICES - cut:,} new, 0 changed, {cut:,} unchanged" in out.decode()
 
     after = counts(site.database)
