@@ -69,18 +69,17 @@ import logging
 import math
 import random
 import re
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Final, TypedDict
 
 import httpx
 from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseRateLimiter
-from telegram.warnings import PTBDeprecationWarning
+
+from handlers.retry_after import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -199,15 +198,6 @@ def chat_key(chat_id: object) -> ChatKey | None:
 def is_group(chat: ChatKey) -> bool:
     """Groups, supergroups and channels: negative ids, or ``@username`` (only those have one)."""
     return isinstance(chat, str) or chat < 0
-
-
-def retry_after_seconds(error: RetryAfter) -> float:
-    """``retry_after`` in seconds, whether PTB hands out an int or a timedelta."""
-    with warnings.catch_warnings():
-        # Reading an int retry_after is deprecated in PTB 22 unless PTB_TIMEDELTA is set.
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def transient(error: TelegramError) -> Transient | None:

@@ -37,10 +37,10 @@ from bot.campaigns import (
 from bot.config import resolve_database_path
 from bot.suggestions import SuggestionModel, history_from_lines
 from bot.texts import T
-from carebot.rate_limiter import retry_after_seconds
 from handlers.buttons import CustomerButton
 from handlers.common import customer_of, deps, edit, inline_keyboard, label, reply, run_at
 from handlers.context import BotData, CareContext, Deps
+from handlers.retry_after import retry_after_seconds
 from storage.campaign_planning import apply_action, calendar_of, preview, write_plan
 from storage.database import off_loop
 from storage.suggestions import CachedModel, load_model, purchase_lines, purchases_version
